@@ -40,13 +40,13 @@ enum xsim_op {
 	XSIM_DOM_MEMFD,            /* body: u32 domid; reply: xsim_dom_info + fd mem */
 	XSIM_GNT_MAP,              /* body: xsim_gnt_batch; reply: xsim_gnt_map_rep[] */
 	XSIM_GNT_UNMAP,            /* body: xsim_gnt_batch; reply: i16 status[] */
-	XSIM_GNT_COPY,             /* body: u32 count + xsim_gnt_copy_seg[]; reply: i16 status[] */
+	XSIM_GNT_COPY,             /* body: u32 count, u32 pad, xsim_gnt_copy_seg[]; reply: i16 status[] */
 	XSIM_GNT_SET_MAX,          /* body: u32 max */
 	XSIM_EVT_ALLOC_UNBOUND,    /* body: u32 remote domid; fd: eventfd; reply: u32 port */
 	XSIM_EVT_BIND_INTERDOMAIN, /* body: u32 rdom, u32 rport; fd: eventfd; reply: u32 port + fd peer */
 	XSIM_EVT_PEER,             /* body: u32 port; reply: xsim_evt_peer [+ fd peer] */
 	XSIM_EVT_UNBIND,           /* body: u32 port */
-	XSIM_DOM_PAUSE_NOTIFY,     /* reserved */
+	XSIM_EVT_SEND,             /* body: u32 port: notify from the daemon side (unmap notify) */
 	XSIM_OP_MAX
 };
 
