@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Batched grant mapping on top of the libxengnttab API. */
 #include <errno.h>
+#include <stddef.h>
 #include <sys/mman.h>
 
 #include "pvio/grant.h"
