@@ -655,8 +655,13 @@ int main(void)
 		fprintf(stderr, "XENSTORED_BIN not set\n");
 		return 77;
 	}
+	if (xsd_scratch_begin() < 0) {
+		perror("scratch directory");
+		return 1;
+	}
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	xsd_scratch_end();
 	return failed ? 1 : 0;
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,53 @@
 
 #define TIMEOUT_MS 5000
 
+static void rm_tree(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static char scratch_root[256];
+
+int xsd_scratch_begin(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(scratch_root, sizeof(scratch_root), "%s/pvio-xs-test-XXXXXX",
+		 tmp ? tmp : "/tmp");
+	if (!mkdtemp(scratch_root))
+		return -errno;
+	/* Forked test cases inherit this and put their daemon directories inside. */
+	setenv("TMPDIR", scratch_root, 1);
+	return 0;
+}
+
+void xsd_scratch_end(void)
+{
+	if (scratch_root[0])
+		rm_tree(scratch_root);
+	scratch_root[0] = '\0';
+}
+
+static struct xsd_inst *running;
+
+/*
+ * A failed check assertion exits the forked test without its teardown;
+ * stop the daemon and remove its directory anyway.
+ */
+static void cleanup_at_exit(void)
+{
+	if (running && running->pid > 0)
+		xsd_stop(running);
+}
+
 int xsd_start(struct xsd_inst *d)
 {
+	static bool registered;
+
 	const char *bin = getenv("XENSTORED_BIN");
 	const char *tmp = getenv("TMPDIR");
 	int pfd[2], r;
@@ -61,18 +107,16 @@ int xsd_start(struct xsd_inst *d)
 	if (n != 1) {
 		/* EOF: the daemon died before it was ready. */
 		waitpid(d->pid, NULL, 0);
+		d->pid = 0;
+		rm_tree(d->dir);
 		return -ECHILD;
 	}
+	running = d;
+	if (!registered) {
+		atexit(cleanup_at_exit);
+		registered = true;
+	}
 	return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
 }
 
 int xsd_stop(struct xsd_inst *d)
@@ -85,6 +129,8 @@ int xsd_stop(struct xsd_inst *d)
 	if (waitpid(d->pid, &status, 0) < 0)
 		return -1;
 	d->pid = 0;
+	if (running == d)
+		running = NULL;
 	if (getenv("XS_TEST_KEEP_LOG")) {
 		char cmd[400];
 

@@ -20,6 +20,14 @@ struct xsd_inst {
 	char log[320];
 };
 
+/*
+ * One scratch directory per test program, made in the unforked parent: a
+ * check test that fails leaves via _exit() without its teardown, so the
+ * parent removes everything at the end. Sets TMPDIR for xsd_start().
+ */
+int xsd_scratch_begin(void);
+void xsd_scratch_end(void);
+
 /* Start a daemon; returns 0 or -errno. */
 int xsd_start(struct xsd_inst *d);
 /* SIGTERM, reap; returns the exit status (0 expected) or -1. Removes DIR. */
