@@ -185,3 +185,12 @@ void xsd_dom_reap(struct xsd *x)
 		}
 	}
 }
+
+void xsd_dom_free_all(struct xsd *x)
+{
+	while (x->doms) {
+		struct xsd_dom *d = x->doms;
+		x->doms = d->next;
+		dom_free(d);
+	}
+}

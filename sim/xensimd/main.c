@@ -426,5 +426,10 @@ int main(int argc, char **argv)
 	unlink(sa.sun_path);
 	while (x.conns)
 		conn_close(&x, x.conns);
+	xsd_dom_free_all(&x);
+	ev_loop_destroy(x.loop);
+	close(x.listen_fd);
+	if (xsd_logf != stderr)
+		fclose(xsd_logf);
 	return 0;
 }

@@ -89,6 +89,7 @@ struct xsd_dom *xsd_dom_find_any(struct xsd *x, uint32_t domid);
 int xsd_dom_create(struct xsd *x, const char *name, uint32_t mem_mb, uint32_t *domid);
 int xsd_dom_destroy(struct xsd *x, uint32_t domid);
 void xsd_dom_reap(struct xsd *x);  /* free dead domains nothing refers to */
+void xsd_dom_free_all(struct xsd *x);  /* at exit */
 
 /* grant.c: status values are GNTST_* */
 int16_t xsd_gnt_pin(struct xsd_dom *d, uint32_t caller, uint32_t ref, int writable, uint64_t *gfn);

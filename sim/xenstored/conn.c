@@ -291,6 +291,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	for (;;) {
 		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		unsigned int same = 0;
 		struct conn *c;
 
 		if (fd < 0) {
@@ -299,6 +300,14 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				xsd_log("accept on %s: %s", l->path, strerror(errno));
 			return;
+		}
+		for (c = xsd.conns; c; c = c->next)
+			same += !c->dead && c->domid == l->domid;
+		if (l->domid != 0 && same >= XSD_MAX_CONNS_DOMU) {
+			xsd_log("refused connection for dom%u: %u connections already", l->domid,
+				same);
+			close(fd);
+			continue;
 		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {

@@ -134,12 +134,18 @@ void watch_fire(const char *path, const struct perms *perms,
 		const struct perms *old_perms, bool exact)
 {
 	for (struct conn *c = xsd.conns; c; c = c->next) {
-		if (c->dead || !c->watches || !permitted(c, path, perms, old_perms))
+		int allowed = -1; /* unknown until a watch matches: it costs a lookup */
+
+		if (c->dead)
 			continue;
 		for (struct watch *w = c->watches; w; w = w->next) {
 			bool match = exact ? strcmp(path, w->node) == 0
 					   : path_is_child(path, w->node);
-			if (match)
+			if (!match)
+				continue;
+			if (allowed < 0)
+				allowed = permitted(c, path, perms, old_perms);
+			if (allowed)
 				deliver(c, w, path);
 		}
 	}

@@ -24,6 +24,7 @@
 #define XSD_MAX_WATCHES_DOM0 8192u   /* dom0 is trusted, but still not unbounded */
 #define XSD_MAX_TXNS 10u             /* quota-max-transaction */
 #define XSD_MAX_NODES_DOMU 1000u     /* quota-nb-entry-per-domain */
+#define XSD_MAX_CONNS_DOMU 32u       /* a real domU has one ring; each conn may hold 10 snapshots */
 #define XSD_MAX_TXN_OPS 2048u        /* mutations recorded by one transaction */
 #define XSD_MAX_OUT_EVENTS 1024u     /* queued watch events per connection */
 #define XSD_MAX_OUT_BYTES (1024u * 1024u) /* queued output per connection (events) */

@@ -301,6 +301,32 @@ START_TEST(test_bad_domains)
 	check_healthy();
 	ck_assert(xs_is_domain_introduced(h, 5));
 	ck_assert(xsd_log_contains(&d, "INTRODUCE"));
+
+	/* A domain cannot open connections (and snapshots) without bound. */
+	{
+		int many[40], refused = -1;
+		struct xsd_sockmsg r;
+
+		for (int i = 0; i < 40; i++) {
+			many[i] = raw_connect(sock);
+			ck_assert_int_ge(many[i], 0);
+			int e = raw_send(many[i], XS_GET_DOMAIN_PATH, 70, 0, "5", 2);
+
+			/* Refused = closed at once: the send or the receive sees it. */
+			ck_assert(e == 0 || e == -EPIPE || e == -ECONNRESET);
+			if (e < 0 || raw_recv(many[i], &r, buf, sizeof(buf)) == -EPIPE) {
+				refused = i;
+				break;
+			}
+			ck_assert_str_eq(buf, "/local/domain/5");
+		}
+		/* 32 per domain, and fd (above) is one of them. */
+		ck_assert_int_eq(refused, 31);
+		for (int i = 0; i <= refused; i++)
+			close(many[i]);
+		ck_assert(xsd_log_contains(&d, "refused connection for dom5"));
+	}
+	check_healthy();
 }
 END_TEST
 
