@@ -54,9 +54,18 @@ void xsimfix_stop(struct xsimfix *f)
 	char cmd[128];
 
 	if (f->xensimd > 0) {
+		int st = 0;
 		kill(f->xensimd, SIGTERM);
-		waitpid(f->xensimd, NULL, 0);
+		waitpid(f->xensimd, &st, 0);
 		f->xensimd = 0;
+		/* a clean exit, also under LeakSanitizer, is part of every test */
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			snprintf(cmd, sizeof(cmd), "cat '%s/xensimd.log' >&2", f->dir);
+			if (system(cmd) != 0)
+				fprintf(stderr, "xsimfix: no xensimd log\n");
+			fprintf(stderr, "xsimfix: xensimd exited badly (status %#x)\n", st);
+			exit(1);
+		}
 	}
 	/* keep the log when a test failed? the dir is small; remove it */
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
