@@ -16,10 +16,6 @@
 
 #include <pvio/ring.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 /* Request operations (BLKIF_OP_*). */
 #define PVIO_BLKIF_OP_READ 0
 #define PVIO_BLKIF_OP_WRITE 1
@@ -195,9 +191,5 @@ _Static_assert(sizeof(struct pvio_blkif_x86_32_response) == 12, "x86_32 rsp");
 PVIO_RING_DEFINE(blkif, struct pvio_blkif_request, struct pvio_blkif_response);
 PVIO_RING_DEFINE(blkif_x86_32, struct pvio_blkif_x86_32_request,
 		 struct pvio_blkif_x86_32_response);
-
-#ifdef __cplusplus
-}
-#endif
 
 #endif /* PVIO_BLKIF_WIRE_H */

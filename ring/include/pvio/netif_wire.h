@@ -12,10 +12,6 @@
 
 #include <pvio/ring.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 /* A packet may need this many tx slots before a backend may drop it. */
 #define PVIO_XEN_NETIF_NR_SLOTS_MIN 18
 #define PVIO_XEN_NETIF_MAX_TX_SIZE 0xFFFF
@@ -142,9 +138,5 @@ PVIO_RING_DEFINE(netif_tx, struct pvio_netif_tx_request,
 		 struct pvio_netif_tx_response);
 PVIO_RING_DEFINE(netif_rx, struct pvio_netif_rx_request,
 		 struct pvio_netif_rx_response);
-
-#ifdef __cplusplus
-}
-#endif
 
 #endif /* PVIO_NETIF_WIRE_H */

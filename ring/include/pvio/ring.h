@@ -36,10 +36,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 /* Error values: Linux errno numbers (errno.h is not freestanding). */
 #define PVIO_RING_EAGAIN 11 /* nothing to consume right now */
 #define PVIO_RING_EINVAL 22 /* bad argument from our own caller */
@@ -838,9 +834,5 @@ static inline bool pvio_ring_back_push_responses(struct pvio_ring_back *br)
 		return pvio_ring_front_copy_response(fr, rsp, sizeof(*rsp));   \
 	}                                                                      \
 	struct pvio_ring_##name##_define_end_ /* swallow the semicolon */
-
-#ifdef __cplusplus
-}
-#endif
 
 #endif /* PVIO_RING_H */
