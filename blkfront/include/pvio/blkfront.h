@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvio/blkfront.h — the guest side of the Xen block protocol (blkif),
+ * freestanding.
+ *
+ * The core is plain C with no libc: it includes only <stdint.h>,
+ * <stddef.h> and <stdbool.h> and reaches every OS service (memory, grants,
+ * event channels, xenstore, waiting, time) through a struct
+ * pvio_blkfront_ops that the platform fills.  pvio ships one platform,
+ * xensim (pvio/blkfront_xensim.h); a guest kernel or unikernel writes its
+ * own.
+ *
+ * Data path: every ring request carries up to 11 segments of granted 4 KiB
+ * bounce pages owned by blkfront (one contiguous 44 KiB area per request
+ * slot, granted once to the backend).  User data is copied in (writes) and
+ * out (reads), so callers' buffers need no alignment and no guest page is
+ * ever shared that does not belong to blkfront (XSA-403).
+ *
+ * The backend is hostile: each response is copied out of the ring once and
+ * validated (id in range and in flight, operation matches, status known,
+ * producer index not ahead of the ring); each xenstore value is parsed and
+ * range-checked.  A backend that breaks the protocol disconnects the device:
+ * every pending request completes with -EIO (PVIO_BLKFRONT_EIO) and later
+ * submissions fail the same way; the guest never crashes.
+ *
+ * Threading: a struct pvio_blkfront is used by one thread at a time
+ * (no locks inside).  Completion callbacks run inside
+ * pvio_blkfront_poll() / pvio_blkfront_process() and the sync calls; they
+ * may submit new I/O but must not close the device.
+ *
+ * Errors: functions return 0 (or a count) or a negative errno (Linux
+ * numbers, spelled PVIO_BLKFRONT_E* here because errno.h is not
+ * freestanding).
+ */
+#ifndef PVIO_BLKFRONT_H
+#define PVIO_BLKFRONT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PVIO_BLKFRONT_ENOENT 2
+#define PVIO_BLKFRONT_EIO 5
+#define PVIO_BLKFRONT_EAGAIN 11
+#define PVIO_BLKFRONT_ENOMEM 12
+#define PVIO_BLKFRONT_EBUSY 16
+#define PVIO_BLKFRONT_ENODEV 19
+#define PVIO_BLKFRONT_EINVAL 22
+#define PVIO_BLKFRONT_ENOSPC 28
+#define PVIO_BLKFRONT_EROFS 30
+#define PVIO_BLKFRONT_ERANGE 34
+#define PVIO_BLKFRONT_EPROTO 71
+#define PVIO_BLKFRONT_EOPNOTSUPP 95
+#define PVIO_BLKFRONT_ETIMEDOUT 110
+
+/* Bits returned by ops->wait and accepted by pvio_blkfront_process(). */
+#define PVIO_BLKFRONT_EV_EVTCHN 1u /* our event channel fired */
+#define PVIO_BLKFRONT_EV_XS 2u	   /* a xenstore watch fired */
+
+/*
+ * Platform services.  Every member is required unless marked optional.
+ * ctx is passed back unchanged.  All return 0 or a negative errno unless
+ * said otherwise.
+ */
+struct pvio_blkfront_ops {
+	void *ctx;
+	/* Private memory for blkfront's own bookkeeping (never shared);
+	 * zeroed.  NULL on failure. */
+	void *(*zalloc)(void *ctx, size_t size);
+	void (*free)(void *ctx, void *p);
+	/* @n physically contiguous, zeroed 4 KiB guest pages: *va their
+	 * address, *gfn the first frame. */
+	int (*page_alloc)(void *ctx, unsigned n, void **va, uint64_t *gfn);
+	/* Free pages from page_alloc; every grant of them has been ended. */
+	void (*page_free)(void *ctx, void *va, unsigned n);
+	/* Allocate a grant ref and grant domain @to access to frame @gfn. */
+	int (*grant)(void *ctx, uint16_t to, uint64_t gfn, bool readonly, uint32_t *ref);
+	/* End access through @ref and release the ref.  -EBUSY while the
+	 * peer still has it mapped: the entry and ref stay as they were and
+	 * the page must not be reused (blkfront then leaks it). */
+	int (*end_grant)(void *ctx, uint32_t ref);
+	/* Allocate an unbound event-channel port that domain @remote may bind. */
+	int (*evtchn_alloc)(void *ctx, uint16_t remote, uint32_t *port);
+	int (*evtchn_notify)(void *ctx, uint32_t port);
+	void (*evtchn_close)(void *ctx, uint32_t port);
+	/* Read @path into @buf (NUL-terminated, at most @size - 1 bytes).
+	 * -ENOENT if absent, -ENOSPC if longer than @size - 1. */
+	int (*xs_read)(void *ctx, const char *path, char *buf, size_t size);
+	/* Write @n keys atomically (one transaction, retried on conflict). */
+	int (*xs_write_many)(void *ctx, unsigned n, const char *const *paths,
+			     const char *const *vals);
+	/* Watch @path; firings are reported by wait() as PVIO_BLKFRONT_EV_XS. */
+	int (*xs_watch)(void *ctx, const char *path);
+	void (*xs_unwatch)(void *ctx, const char *path);
+	/* Block up to @timeout_ms (-1: forever, 0: just look) for an event on
+	 * our port or a watch.  Returns a mask of PVIO_BLKFRONT_EV_* (0 on
+	 * timeout) or a negative errno.  Spurious wake-ups are fine. */
+	int (*wait)(void *ctx, int timeout_ms);
+	/* Optional: a monotonic clock in ms, for handshake timeouts.  NULL:
+	 * handshakes wait without a deadline. */
+	uint64_t (*now_ms)(void *ctx);
+};
+
+/* Tunables; zero means the default. */
+struct pvio_blkfront_config {
+	/* Frontend directory, e.g. "device/vbd/51712" or an absolute
+	 * "/local/domain/3/device/vbd/51712". Required. */
+	const char *frontend_dir;
+	unsigned max_ring_order;   /* 0..4, capped by the backend; default 4 */
+	unsigned max_slots;	   /* requests in flight, default 32, max 256 */
+	int handshake_timeout_ms;  /* default 30000; needs ops->now_ms */
+	bool ring_order_zero;	   /* force a 1-page ring (tests) */
+};
+
+/* What the backend published, validated. */
+struct pvio_blkfront_info {
+	uint64_t sectors;	/* disk size in 512-byte units */
+	uint32_t sector_size;	/* logical block: 512 or 4096 */
+	uint32_t physical_sector_size;
+	uint32_t info;		/* VDISK_* bits (4 = read-only) */
+	bool readonly;
+	bool flush;		/* feature-flush-cache */
+	bool barrier;		/* feature-barrier */
+	unsigned ring_order;	/* negotiated */
+	unsigned ring_slots;	/* entries in the shared ring */
+	unsigned max_inflight;	/* request slots (each up to 11 segments) */
+	uint16_t backend_id;
+	uint32_t devid;
+};
+
+/* Statistics since open. */
+struct pvio_blkfront_stats {
+	uint64_t ios_submitted, ios_completed, ios_failed;
+	uint64_t ring_requests, ring_responses, notifies;
+	uint64_t reconnects, resubmitted;
+	uint64_t leaked_pages; /* grants the backend never released */
+};
+
+enum pvio_blkfront_op {
+	PVIO_BLKFRONT_READ = 0,
+	PVIO_BLKFRONT_WRITE = 1,
+	PVIO_BLKFRONT_FLUSH = 2,
+};
+
+struct pvio_blkfront;
+struct pvio_blkfront_io;
+
+/* Completion: @status is 0, or a negative errno (-EIO: the device failed
+ * or disconnected; -EOPNOTSUPP: the backend refused the operation). */
+typedef void pvio_blkfront_cb(struct pvio_blkfront_io *io, int status, void *arg);
+
+/*
+ * One asynchronous I/O.  Owned by the caller, who fills the public
+ * fields and keeps it (and @buf) alive until the callback runs; blkfront
+ * uses the private fields meanwhile and splits it into ring requests of
+ * at most 11 pages.
+ */
+struct pvio_blkfront_io {
+	/* public */
+	enum pvio_blkfront_op op;
+	uint64_t sector;       /* 512-byte units */
+	void *buf;	       /* any alignment; ignored for FLUSH */
+	size_t len;	       /* bytes, a multiple of the sector size; 0 for FLUSH */
+	pvio_blkfront_cb *cb;
+	void *arg;
+	/* private to blkfront */
+	struct pvio_blkfront_io *next_;
+	size_t issued_;	    /* bytes handed to ring requests */
+	size_t done_;	    /* bytes completed */
+	unsigned chunks_;   /* ring requests in flight */
+	int status_;
+	bool inq_;	    /* still has chunks to split off */
+};
+
+/*
+ * pvio_blkfront_open - connect to the backend of cfg->frontend_dir:
+ * read and validate the backend's features, grant a ring of
+ * min(backend max, cfg max, 4) order, publish ring refs, event channel
+ * and protocol in one transaction (Initialised), wait for Connected, read
+ * and validate the disk geometry, and go Connected.  The ops struct is
+ * copied.  On success *out owns everything; on failure nothing is left
+ * allocated except pages whose grants the backend would not release.
+ * -ENOENT no such device, -EPROTO garbage from the backend,
+ * -ETIMEDOUT it did not answer, -ENODEV it closed.
+ */
+int pvio_blkfront_open(const struct pvio_blkfront_ops *ops,
+		       const struct pvio_blkfront_config *cfg,
+		       struct pvio_blkfront **out);
+
+/*
+ * pvio_blkfront_close - wait for in-flight I/O (failing it with -EIO if
+ * the device is dead), go Closing, wait for the backend to close, go
+ * Closed, end every grant (pages still mapped by the backend are leaked,
+ * never reused) and free.  Returns 0, or -EBUSY if some page had to be
+ * leaked, or -ETIMEDOUT if the backend did not close (resources freed
+ * all the same where their grants could be ended).
+ */
+int pvio_blkfront_close(struct pvio_blkfront *bf);
+
+/* pvio_blkfront_get_info - the validated geometry and features. */
+void pvio_blkfront_get_info(const struct pvio_blkfront *bf, struct pvio_blkfront_info *info);
+/* pvio_blkfront_get_stats - counters since open. */
+void pvio_blkfront_get_stats(const struct pvio_blkfront *bf, struct pvio_blkfront_stats *st);
+/* pvio_blkfront_is_dead - true once the device has disconnected for good. */
+bool pvio_blkfront_is_dead(const struct pvio_blkfront *bf);
+/* pvio_blkfront_inflight - user I/Os submitted and not yet completed. */
+unsigned pvio_blkfront_inflight(const struct pvio_blkfront *bf);
+
+/*
+ * pvio_blkfront_submit - queue @io.  Returns 0 (the callback will run
+ * exactly once, from a later poll/process call, never from inside
+ * submit) or a negative errno without calling the callback: -EINVAL
+ * (length/alignment/op), -ERANGE (beyond the disk), -EROFS (write to a
+ * read-only disk), -EIO (device dead).  A FLUSH on a backend without
+ * flush or barrier support completes with 0 (the disk has no volatile
+ * cache to flush).
+ */
+int pvio_blkfront_submit(struct pvio_blkfront *bf, struct pvio_blkfront_io *io);
+
+/*
+ * pvio_blkfront_process - handle @events (PVIO_BLKFRONT_EV_* bits, from
+ * the platform's own event loop): consume and validate responses, run
+ * callbacks, follow backend state changes (reconnect, close), push queued
+ * requests.  Returns the number of I/Os completed, or a negative errno
+ * for a fatal platform error.
+ */
+int pvio_blkfront_process(struct pvio_blkfront *bf, unsigned events);
+
+/*
+ * pvio_blkfront_poll - ops->wait(@timeout_ms) then process.  Returns the
+ * number of I/Os completed (0 on timeout) or a negative errno.
+ */
+int pvio_blkfront_poll(struct pvio_blkfront *bf, int timeout_ms);
+
+/*
+ * Synchronous I/O: submit and drive the event loop until it completes.
+ * @sector in 512-byte units; @len a multiple of the sector size.
+ * Return 0 or the I/O's negative errno.
+ */
+int pvio_blkfront_read(struct pvio_blkfront *bf, uint64_t sector, void *buf, size_t len);
+int pvio_blkfront_write(struct pvio_blkfront *bf, uint64_t sector, const void *buf, size_t len);
+int pvio_blkfront_flush(struct pvio_blkfront *bf);
+
+/* pvio_blkfront_state_name - a xenbus state number as text. */
+const char *pvio_blkfront_state_name(int state);
+
+#endif /* PVIO_BLKFRONT_H */

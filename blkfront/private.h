@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* blkfront internals: not installed, no exported prefix beyond bf_. */
+#ifndef PVIO_BLKFRONT_PRIVATE_H
+#define PVIO_BLKFRONT_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pvio/blkfront.h>
+#include <pvio/blkif_wire.h>
+#include <pvio/ring.h>
+
+#define BF_SEGS PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST
+#define BF_PAGE 4096u
+#define BF_CHUNK_MAX (BF_SEGS * BF_PAGE) /* bytes per ring request */
+#define BF_MAX_SLOTS 256u
+#define BF_PATH 128
+
+/* xenbus states */
+enum {
+	XB_UNKNOWN = 0,
+	XB_INITIALISING = 1,
+	XB_INITWAIT = 2,
+	XB_INITIALISED = 3,
+	XB_CONNECTED = 4,
+	XB_CLOSING = 5,
+	XB_CLOSED = 6,
+	XB_GONE = 7, /* pseudo-state: the state key is absent */
+};
+
+/* Device life cycle as blkfront sees it. */
+enum bf_phase {
+	BF_CONNECTED,	 /* ring live, I/O flows */
+	BF_RECONNECTING, /* ring torn down, waiting for the backend's InitWait */
+	BF_DEAD,	 /* disconnected for good: everything fails with -EIO */
+};
+
+/*
+ * A request slot: one ring request at a time, its id is the slot index.
+ * Life cycle: FREE -> QUEUED (prepared, waiting for ring space) -> RING
+ * (produced on the ring) -> FREE on a valid response.  On reconnect every
+ * RING slot goes back to QUEUED and is re-produced in submission order.
+ */
+enum bf_slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_RING };
+
+struct bf_slot {
+	enum bf_slot_state state;
+	uint8_t op;		      /* PVIO_BLKIF_OP_*: the response must echo it */
+	uint8_t nsegs;
+	uint64_t sector;	      /* 512-byte units */
+	uint32_t bytes;		      /* payload bytes of this chunk */
+	size_t io_off;		      /* where in io->buf the chunk starts */
+	struct pvio_blkfront_io *io;  /* owner */
+	struct bf_slot *prev, *next;  /* in-flight list, submission order */
+	uint8_t *bounce;	      /* BF_SEGS contiguous granted pages */
+	uint32_t gref[BF_SEGS];
+	unsigned ngrants;	      /* gref[0..ngrants) are live */
+};
+
+struct pvio_blkfront {
+	struct pvio_blkfront_ops ops;
+	char fdir[BF_PATH]; /* frontend directory (absolute or relative) */
+	char bdir[BF_PATH]; /* backend directory, absolute */
+	char bstate_path[BF_PATH];
+	uint16_t backend_id;
+	uint32_t devid;
+	enum bf_phase phase;
+	int handshake_timeout_ms;
+	unsigned own_max_order;
+
+	/* ring */
+	void *ring_va;
+	unsigned ring_order; /* pages = 1 << ring_order */
+	uint32_t ring_ref[1u << PVIO_RING_MAX_ORDER];
+	unsigned ring_nrefs; /* refs granted so far */
+	bool ring_live;	     /* ring pages allocated (maybe still granted) */
+	uint32_t port;
+	bool port_live;
+	struct pvio_ring_front fr;
+
+	/* geometry */
+	struct pvio_blkfront_info info;
+	bool flush_ok; /* backend supports flush or barrier */
+	uint8_t flush_op;
+
+	/* slots */
+	unsigned nslots;
+	struct bf_slot *slots;
+	struct bf_slot *free_head;    /* singly linked through next */
+	struct bf_slot *fl_head, *fl_tail; /* in-flight list */
+	unsigned nqueued;	      /* slots in SLOT_QUEUED */
+
+	/* user I/Os not yet fully split into slots (FIFO) */
+	struct pvio_blkfront_io *q_head, *q_tail;
+	/* I/Os finished and waiting for their callback (FIFO) */
+	struct pvio_blkfront_io *done_head, *done_tail;
+	unsigned inflight_ios;
+
+	struct pvio_blkfront_stats st;
+};
+
+/* util.c */
+void bf_memcpy(void *dst, const void *src, size_t n);
+size_t bf_strlen(const char *s);
+/* Build "a/b" into out; -ENOSPC if it does not fit. */
+int bf_path(char *out, size_t size, const char *a, const char *b);
+int bf_fmt_u64(char *out, size_t size, uint64_t v);
+/* Parse a whole decimal string: digits only, no sign or junk, <= max. */
+int bf_parse_u64(const char *s, uint64_t max, uint64_t *out);
+/* Read @dir/@key as a number <= max; -ENOENT if absent, -EPROTO if garbage. */
+int bf_read_u64(struct pvio_blkfront *bf, const char *dir, const char *key, uint64_t max,
+		uint64_t *out);
+int bf_read_bool(struct pvio_blkfront *bf, const char *dir, const char *key, bool *out);
+/* The backend's state: XB_* or -ENOENT / -EPROTO. */
+int bf_backend_state(struct pvio_blkfront *bf);
+int bf_write_state(struct pvio_blkfront *bf, int state);
+uint64_t bf_now(struct pvio_blkfront *bf);
+
+/* xenbus.c */
+int bf_connect(struct pvio_blkfront *bf, bool initial);
+void bf_ring_teardown(struct pvio_blkfront *bf);
+int bf_handle_backend_change(struct pvio_blkfront *bf);
+/* Wait until the backend state is one of the bits in @mask (1u << XB_*). */
+int bf_wait_backend(struct pvio_blkfront *bf, unsigned mask, int *state);
+
+/* io.c */
+int bf_slots_init(struct pvio_blkfront *bf);
+void bf_slots_fini(struct pvio_blkfront *bf);
+void bf_kick(struct pvio_blkfront *bf);
+int bf_consume(struct pvio_blkfront *bf);
+/* Fail everything with -EIO and mark the device dead; says why. */
+void bf_disconnect(struct pvio_blkfront *bf);
+/* After reconnect: every RING slot goes back to QUEUED (same order). */
+void bf_requeue_inflight(struct pvio_blkfront *bf);
+int bf_run_callbacks(struct pvio_blkfront *bf);
+
+#endif

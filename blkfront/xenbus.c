@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blkfront xenbus: the frontend half of the vbd handshake (io/blkif.h,
+ * docs/block-path.md), ring set-up and tear-down, and reactions to the
+ * backend's state changes (reconnect after a tapdisk restart, close).
+ */
+#include "private.h"
+
+int bf_wait_backend(struct pvio_blkfront *bf, unsigned mask, int *state)
+{
+	uint64_t deadline = 0;
+	bool timed = bf->ops.now_ms && bf->handshake_timeout_ms > 0;
+
+	if (timed)
+		deadline = bf_now(bf) + (uint64_t)bf->handshake_timeout_ms;
+	for (;;) {
+		int s = bf_backend_state(bf), w, left = -1;
+
+		if (s == -PVIO_BLKFRONT_ENOENT)
+			s = XB_GONE;
+		if (s < 0)
+			return s; /* garbage in the state key: -EPROTO */
+		if (mask & (1u << s)) {
+			*state = s;
+			return 0;
+		}
+		if (timed) {
+			uint64_t now = bf_now(bf);
+
+			if (now >= deadline)
+				return -PVIO_BLKFRONT_ETIMEDOUT;
+			left = (int)(deadline - now);
+		}
+		/* The watch on the backend state wakes us; event-channel
+		 * wake-ups are irrelevant here (no ring is live). */
+		w = bf->ops.wait(bf->ops.ctx, left);
+		if (w < 0)
+			return w;
+	}
+}
+
+static int grant_ring(struct pvio_blkfront *bf)
+{
+	unsigned pages = 1u << bf->ring_order, i;
+	uint64_t gfn;
+	int err;
+
+	err = bf->ops.page_alloc(bf->ops.ctx, pages, &bf->ring_va, &gfn);
+	if (err)
+		return err;
+	bf->ring_live = true;
+	bf->ring_nrefs = 0;
+	/* SHARED_RING_INIT before the pages are granted: the backend must
+	 * never see an uninitialised header. */
+	pvio_ring_sring_init(bf->ring_va);
+	err = pvio_ring_blkif_front_init(&bf->fr, bf->ring_va, PVIO_RING_BYTES(bf->ring_order));
+	if (err <= 0)
+		return -PVIO_BLKFRONT_EINVAL;
+	for (i = 0; i < pages; i++) {
+		err = bf->ops.grant(bf->ops.ctx, bf->backend_id, gfn + i, false, &bf->ring_ref[i]);
+		if (err)
+			return err;
+		bf->ring_nrefs++;
+	}
+	err = bf->ops.evtchn_alloc(bf->ops.ctx, bf->backend_id, &bf->port);
+	if (err)
+		return err;
+	bf->port_live = true;
+	return 0;
+}
+
+void bf_ring_teardown(struct pvio_blkfront *bf)
+{
+	bool leak = false;
+	unsigned i;
+
+	if (bf->port_live) {
+		bf->ops.evtchn_close(bf->ops.ctx, bf->port);
+		bf->port_live = false;
+	}
+	for (i = 0; i < bf->ring_nrefs; i++) {
+		/* A backend that still maps the ring keeps its pages: we must
+		 * not reuse them (XSA-396), so they are leaked, not freed. */
+		if (bf->ops.end_grant(bf->ops.ctx, bf->ring_ref[i]) != 0)
+			leak = true;
+	}
+	bf->ring_nrefs = 0;
+	if (bf->ring_live) {
+		if (leak)
+			bf->st.leaked_pages += 1u << bf->ring_order;
+		else
+			bf->ops.page_free(bf->ops.ctx, bf->ring_va, 1u << bf->ring_order);
+		bf->ring_live = false;
+		bf->ring_va = (void *)0;
+	}
+}
+
+/* Publish the ring in one transaction and go Initialised. */
+static int publish(struct pvio_blkfront *bf)
+{
+	/* keys: ring-page-order, ring-ref(s), event-channel, protocol, state */
+	char paths[4 + (1u << PVIO_RING_MAX_ORDER)][BF_PATH];
+	char vals[4 + (1u << PVIO_RING_MAX_ORDER)][24];
+	const char *pp[4 + (1u << PVIO_RING_MAX_ORDER)], *vp[4 + (1u << PVIO_RING_MAX_ORDER)];
+	unsigned n = 0, i;
+	int err = 0;
+
+	/* Always written, also as 0: a ring-page-order left over from an
+	 * earlier multi-page connection must not outlive it. */
+	err |= bf_path(paths[n], BF_PATH, bf->fdir, "ring-page-order");
+	bf_fmt_u64(vals[n++], 24, bf->ring_order);
+	for (i = 0; i < bf->ring_nrefs; i++) {
+		if (bf->ring_order == 0) {
+			err |= bf_path(paths[n], BF_PATH, bf->fdir, "ring-ref");
+		} else {
+			char key[16] = "ring-ref";
+			bf_fmt_u64(key + 8, sizeof(key) - 8, i);
+			err |= bf_path(paths[n], BF_PATH, bf->fdir, key);
+		}
+		bf_fmt_u64(vals[n++], 24, bf->ring_ref[i]);
+	}
+	err |= bf_path(paths[n], BF_PATH, bf->fdir, "event-channel");
+	bf_fmt_u64(vals[n++], 24, bf->port);
+	err |= bf_path(paths[n], BF_PATH, bf->fdir, "protocol");
+	bf_memcpy(vals[n++], "x86_64-abi", 11);
+	err |= bf_path(paths[n], BF_PATH, bf->fdir, "state");
+	bf_fmt_u64(vals[n++], 24, XB_INITIALISED);
+	if (err)
+		return -PVIO_BLKFRONT_ENOSPC;
+	for (i = 0; i < n; i++) {
+		pp[i] = paths[i];
+		vp[i] = vals[i];
+	}
+	return bf->ops.xs_write_many(bf->ops.ctx, n, pp, vp);
+}
+
+/* Features the backend publishes before InitWait. */
+static int read_features(struct pvio_blkfront *bf)
+{
+	uint64_t order;
+	int err;
+
+	err = bf_read_u64(bf, bf->bdir, "max-ring-page-order", 64, &order);
+	if (err == -PVIO_BLKFRONT_ENOENT)
+		order = 0;
+	else if (err)
+		return err;
+	/* min(backend, ours): the value is range-checked before any shift */
+	bf->ring_order = order < bf->own_max_order ? (unsigned)order : bf->own_max_order;
+	err = bf_read_bool(bf, bf->bdir, "feature-flush-cache", &bf->info.flush);
+	if (!err)
+		err = bf_read_bool(bf, bf->bdir, "feature-barrier", &bf->info.barrier);
+	return err;
+}
+
+/* Geometry the backend publishes before Connected. */
+static int read_geometry(struct pvio_blkfront *bf)
+{
+	uint64_t sectors, info = 0, ss = 512, pss;
+	int err;
+
+	/* sectors: 512-byte units, > 0, and small enough that byte offsets
+	 * never overflow 64 bits */
+	err = bf_read_u64(bf, bf->bdir, "sectors", (1ull << 54) - 1, &sectors);
+	if (err)
+		return err == -PVIO_BLKFRONT_ENOENT ? -PVIO_BLKFRONT_EPROTO : err;
+	if (sectors == 0)
+		return -PVIO_BLKFRONT_EPROTO;
+	err = bf_read_u64(bf, bf->bdir, "info", 0xffffffffu, &info);
+	if (err && err != -PVIO_BLKFRONT_ENOENT)
+		return err;
+	err = bf_read_u64(bf, bf->bdir, "sector-size", 1u << 20, &ss);
+	if (err == -PVIO_BLKFRONT_ENOENT)
+		ss = 512;
+	else if (err)
+		return err;
+	if (ss != 512 && ss != 4096)
+		return -PVIO_BLKFRONT_EPROTO;
+	err = bf_read_u64(bf, bf->bdir, "physical-sector-size", 1u << 20, &pss);
+	if (err == -PVIO_BLKFRONT_ENOENT)
+		pss = ss;
+	else if (err)
+		return err;
+	if (pss < ss || (pss & (pss - 1)) != 0)
+		return -PVIO_BLKFRONT_EPROTO;
+	/* a disk of 4 KiB blocks is a whole number of blocks */
+	if ((sectors * 512) % ss != 0)
+		return -PVIO_BLKFRONT_EPROTO;
+	bf->info.sectors = sectors;
+	bf->info.info = (uint32_t)info;
+	bf->info.readonly = (info & PVIO_VDISK_READONLY) != 0;
+	bf->info.sector_size = (uint32_t)ss;
+	bf->info.physical_sector_size = (uint32_t)pss;
+	return 0;
+}
+
+int bf_connect(struct pvio_blkfront *bf, bool initial)
+{
+	int err, s;
+
+	/* At open, a backend still Closing/Closed from an earlier frontend
+	 * comes back to InitWait once it sees us Initialising: wait for it.
+	 * On a reconnect, Closing/Closed means the device is going away. */
+	err = bf_wait_backend(bf, 1u << XB_INITWAIT | 1u << XB_GONE |
+					  (initial ? 0 : 1u << XB_CLOSING | 1u << XB_CLOSED),
+			      &s);
+	if (err)
+		return err;
+	if (s != XB_INITWAIT)
+		return -PVIO_BLKFRONT_ENODEV;
+	err = read_features(bf);
+	if (err)
+		return err;
+	err = grant_ring(bf);
+	if (err)
+		return err;
+	err = publish(bf);
+	if (err)
+		return err;
+	err = bf_wait_backend(bf, 1u << XB_CONNECTED | 1u << XB_CLOSING | 1u << XB_CLOSED |
+					  1u << XB_GONE,
+			      &s);
+	if (err)
+		return err;
+	if (s != XB_CONNECTED)
+		return -PVIO_BLKFRONT_ENODEV;
+	err = read_geometry(bf);
+	if (err)
+		return err;
+	if (bf->info.flush) {
+		bf->flush_ok = true;
+		bf->flush_op = PVIO_BLKIF_OP_FLUSH_DISKCACHE;
+	} else if (bf->info.barrier) {
+		bf->flush_ok = true;
+		bf->flush_op = PVIO_BLKIF_OP_WRITE_BARRIER;
+	} else {
+		bf->flush_ok = false;
+	}
+	bf->info.ring_order = bf->ring_order;
+	bf->info.ring_slots = bf->fr.nr_ents;
+	err = bf_write_state(bf, XB_CONNECTED);
+	if (err)
+		return err;
+	bf->phase = BF_CONNECTED;
+	return 0;
+}
+
+static void close_handshake_dead(struct pvio_blkfront *bf)
+{
+	/* Tell the backend we are done with it; resources are released at
+	 * pvio_blkfront_close(), once the backend has let go of them. */
+	bf_write_state(bf, XB_CLOSING);
+}
+
+int bf_handle_backend_change(struct pvio_blkfront *bf)
+{
+	int s, err;
+
+	if (bf->phase == BF_DEAD)
+		return 0;
+	s = bf_backend_state(bf);
+	if (s == -PVIO_BLKFRONT_ENOENT)
+		s = XB_GONE;
+	if (s < 0) {
+		bf_disconnect(bf);
+		close_handshake_dead(bf);
+		return 0;
+	}
+	switch (s) {
+	case XB_CONNECTED: {
+		/* Connected again: a resize.  Re-read the size; a garbage
+		 * value is a broken backend. */
+		uint64_t sectors;
+
+		err = bf_read_u64(bf, bf->bdir, "sectors", (1ull << 54) - 1, &sectors);
+		if (err || sectors == 0 || (sectors * 512) % bf->info.sector_size) {
+			bf_disconnect(bf);
+			close_handshake_dead(bf);
+		} else {
+			bf->info.sectors = sectors;
+		}
+		return 0;
+	}
+	case XB_INITIALISING:
+	case XB_INITWAIT:
+		/* The backend restarted (tapdisk died and a new one took
+		 * over): a new ring, a new handshake, and everything that was
+		 * in flight goes again, in order. */
+		bf->phase = BF_RECONNECTING;
+		bf_ring_teardown(bf);
+		bf_requeue_inflight(bf);
+		err = bf_connect(bf, false);
+		if (err) {
+			bf_ring_teardown(bf);
+			bf_disconnect(bf);
+			close_handshake_dead(bf);
+			return 0;
+		}
+		bf->st.reconnects++;
+		bf_kick(bf);
+		return 0;
+	case XB_INITIALISED:
+	case XB_UNKNOWN:
+		return 0; /* not a state a backend should be in; wait and see */
+	default:
+		/* Closing, Closed or gone: finish with -EIO, go Closing; the
+		 * grants are ended in pvio_blkfront_close(). */
+		bf_disconnect(bf);
+		close_handshake_dead(bf);
+		return 0;
+	}
+}

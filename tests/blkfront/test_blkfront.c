@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blkfront against a test backend on a private xensim: the handshake,
+ * reads/writes/flushes of many sizes and offsets checked against a model
+ * and against the backend's RAM disk, splitting over 11 segments, hostile
+ * backends (each must disconnect the device with -EIO, no crash), garbage
+ * xenstore values, and a backend restart in the middle of a workload.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "pvio/blkfront.h"
+#include "pvio/blkfront_xensim.h"
+#include "testback.h"
+
+#define DEVID 51712u
+#define DISK_SECTORS 16384u /* 8 MiB */
+
+struct env {
+	char dir[64];
+	uint32_t domid;
+	pid_t back;
+	uint8_t *disk;
+	uint64_t sectors;
+};
+
+static const char *xensim_bin(void)
+{
+	const char *x = getenv("XENSIM");
+
+	ck_assert_msg(x && *x, "XENSIM not set");
+	return x;
+}
+
+static void as_dom0(const struct env *e)
+{
+	char p[128];
+
+	unsetenv("XENSIM_DOMID");
+	snprintf(p, sizeof(p), "%s/xenstored/socket", e->dir);
+	setenv("XENSTORED_PATH", p, 1);
+}
+
+static void as_guest(const struct env *e)
+{
+	char p[128], id[16];
+
+	snprintf(id, sizeof(id), "%u", e->domid);
+	setenv("XENSIM_DOMID", id, 1);
+	snprintf(p, sizeof(p), "%s/xenstored/dom%u.sock", e->dir, e->domid);
+	setenv("XENSTORED_PATH", p, 1);
+}
+
+static void env_up(struct env *e)
+{
+	char cmd[512];
+	FILE *f;
+
+	memset(e, 0, sizeof(*e));
+	snprintf(e->dir, sizeof(e->dir), "/tmp/pvio-bf.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(e->dir));
+	setenv("XENSIM_DIR", e->dir, 1);
+	unsetenv("XENSIM_DOMID");
+	snprintf(cmd, sizeof(cmd), "'%s' start >/dev/null", xensim_bin());
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "'%s' domain create bf-guest --memory 64", xensim_bin());
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%u", &e->domid), 1);
+	ck_assert_int_eq(pclose(f), 0);
+	as_dom0(e);
+	ck_assert_int_eq(tb_create_vbd(e->domid, DEVID), 0);
+	e->sectors = DISK_SECTORS;
+	e->disk = mmap(NULL, e->sectors * 512, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		       -1, 0);
+	ck_assert_ptr_ne(e->disk, MAP_FAILED);
+}
+
+static void back_start(struct env *e, struct tb_cfg *c)
+{
+	c->domid = e->domid;
+	c->devid = DEVID;
+	c->disk = e->disk;
+	c->sectors = e->sectors;
+	as_dom0(e);
+	fflush(NULL);
+	e->back = fork();
+	ck_assert_int_ge(e->back, 0);
+	if (e->back == 0)
+		_exit(tb_run(c));
+	as_guest(e);
+}
+
+static int back_wait(struct env *e)
+{
+	int st;
+
+	ck_assert_int_eq(waitpid(e->back, &st, 0), e->back);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void env_down(struct env *e)
+{
+	char cmd[512];
+
+	as_dom0(e);
+	snprintf(cmd, sizeof(cmd), "'%s' stop >/dev/null", xensim_bin());
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	ck_assert_int_eq(system(cmd), 0);
+	munmap(e->disk, e->sectors * 512);
+}
+
+static uint32_t rng_state;
+static uint32_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)((seed * 2654435761u + i * 40503u) >> 7 ^ i);
+}
+
+static struct pvio_blkfront_xensim *open_dev(const struct pvio_blkfront_config *cfg)
+{
+	struct pvio_blkfront_xensim *x = NULL;
+	int err = pvio_blkfront_xensim_open("xvda", cfg, &x);
+
+	ck_assert_msg(err == 0, "open: %s", strerror(-err));
+	return x;
+}
+
+/* ---- handshake ---------------------------------------------------------- */
+
+static void handshake_case(unsigned back_order, unsigned own_order, unsigned want)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = back_order, .flush = 1 };
+	struct pvio_blkfront_config cfg = { .max_ring_order = own_order, .ring_order_zero = own_order == 0 };
+	struct pvio_blkfront_info info;
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	pvio_blkfront_get_info(pvio_blkfront_xensim_dev(x), &info);
+	ck_assert_uint_eq(info.sectors, DISK_SECTORS);
+	ck_assert_uint_eq(info.sector_size, 512);
+	ck_assert_uint_eq(info.physical_sector_size, 4096);
+	ck_assert_uint_eq(info.ring_order, want);
+	ck_assert(info.flush);
+	ck_assert(!info.readonly);
+	ck_assert_uint_eq(info.devid, DEVID);
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+}
+
+START_TEST(test_handshake_orders)
+{
+	handshake_case(0, 4, 0);
+	handshake_case(3, 4, 3);
+	handshake_case(4, 2, 2);
+	handshake_case(4, 0, 0);
+}
+END_TEST
+
+/* ---- data ------------------------------------------------------------- */
+
+START_TEST(test_rw_model)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 2, .flush = 1 };
+	struct pvio_blkfront_config cfg = { 0 };
+	size_t bytes = (size_t)DISK_SECTORS * 512;
+	uint8_t *model = calloc(1, bytes), *buf = malloc(300 * 1024 + 8), *rb = malloc(300 * 1024 + 8);
+
+	rng_state = 12345;
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+
+	/* sizes around page and 11-segment boundaries, odd buffer addresses */
+	static const size_t sizes[] = { 512, 1024, 3584, 4096, 4608, 8192, 45056 - 512, 45056,
+					45056 + 512, 90112, 100 * 1024, 300 * 1024 };
+	for (int round = 0; round < 60; round++) {
+		size_t len = sizes[round % (sizeof(sizes) / sizeof(sizes[0]))];
+		uint64_t sec = rnd() % (DISK_SECTORS - len / 512 + 1);
+		unsigned mis = rnd() % 8;
+
+		fill(buf + mis, len, (uint32_t)round);
+		ck_assert_int_eq(pvio_blkfront_write(bf, sec, buf + mis, len), 0);
+		memcpy(model + sec * 512, buf + mis, len);
+		if (round % 7 == 0)
+			ck_assert_int_eq(pvio_blkfront_flush(bf), 0);
+		/* read back something overlapping, at another misalignment */
+		uint64_t rs = sec > 8 ? sec - 8 : 0;
+		size_t rl = len + 16 * 512;
+		if (rs + rl / 512 > DISK_SECTORS)
+			rl = (DISK_SECTORS - rs) * 512;
+		if (rl > 300 * 1024)
+			rl = 300 * 1024;
+		unsigned rmis = rnd() % 8;
+		ck_assert_int_eq(pvio_blkfront_read(bf, rs, rb + rmis, rl), 0);
+		ck_assert_msg(memcmp(rb + rmis, model + rs * 512, rl) == 0,
+			      "round %d: read back differs", round);
+	}
+	/* what the backend holds is what we wrote */
+	ck_assert(memcmp(e.disk, model, bytes) == 0);
+
+	/* refusals, with no callback and no I/O */
+	ck_assert_int_eq(pvio_blkfront_read(bf, 0, rb, 100), -EINVAL);
+	ck_assert_int_eq(pvio_blkfront_read(bf, DISK_SECTORS, rb, 512), -ERANGE);
+	ck_assert_int_eq(pvio_blkfront_read(bf, DISK_SECTORS - 1, rb, 1024), -ERANGE);
+	ck_assert_int_eq(pvio_blkfront_read(bf, UINT64_MAX, rb, 512), -ERANGE);
+
+	struct pvio_blkfront_stats st;
+	pvio_blkfront_get_stats(bf, &st);
+	ck_assert_uint_eq(st.ios_failed, 0);
+	ck_assert_uint_eq(pvio_blkfront_inflight(bf), 0);
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+	free(model);
+	free(buf);
+	free(rb);
+}
+END_TEST
+
+/* A 1 MiB write becomes ceil(1 MiB / 44 KiB) = 24 ring requests. */
+START_TEST(test_split_segments)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 0 };
+	struct pvio_blkfront_config cfg = { 0 };
+	size_t len = 1u << 20;
+	uint8_t *buf = malloc(len), *rb = malloc(len);
+	struct pvio_blkfront_stats st;
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+
+	fill(buf, len, 99);
+	ck_assert_int_eq(pvio_blkfront_write(bf, 8, buf, len), 0);
+	pvio_blkfront_get_stats(bf, &st);
+	ck_assert_uint_eq(st.ring_requests, (len + 45055) / 45056);
+	ck_assert(memcmp(e.disk + 8 * 512, buf, len) == 0);
+	ck_assert_int_eq(pvio_blkfront_read(bf, 8, rb, len), 0);
+	ck_assert(memcmp(rb, buf, len) == 0);
+	/* no flush feature: flush is a no-op that succeeds, nothing sent */
+	ck_assert_int_eq(pvio_blkfront_flush(bf), 0);
+	pvio_blkfront_get_stats(bf, &st);
+	ck_assert_uint_eq(st.ring_requests, 2 * ((len + 45055) / 45056));
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+	free(buf);
+	free(rb);
+}
+END_TEST
+
+/* Async: many I/Os at once, completions counted and data verified. */
+struct acb {
+	int done, status;
+};
+static void a_cb(struct pvio_blkfront_io *io, int status, void *arg)
+{
+	struct acb *a = arg;
+
+	(void)io;
+	a->done++;
+	a->status = status;
+}
+
+START_TEST(test_async_queue_depth)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 4, .flush = 1 };
+	struct pvio_blkfront_config cfg = { .max_slots = 64 };
+	enum { N = 200, SZ = 16384 };
+	static struct pvio_blkfront_io io[N];
+	static struct acb a[N];
+	uint8_t *buf = malloc((size_t)N * SZ);
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+
+	for (int i = 0; i < N; i++) {
+		fill(buf + (size_t)i * SZ, SZ, (uint32_t)i + 1000);
+		io[i] = (struct pvio_blkfront_io){ .op = PVIO_BLKFRONT_WRITE, .sector = (uint64_t)i * SZ / 512,
+						   .buf = buf + (size_t)i * SZ, .len = SZ, .cb = a_cb, .arg = &a[i] };
+		ck_assert_int_eq(pvio_blkfront_submit(bf, &io[i]), 0);
+	}
+	ck_assert_uint_eq(a[0].done, 0); /* never from inside submit */
+	while (pvio_blkfront_inflight(bf))
+		ck_assert_int_ge(pvio_blkfront_poll(bf, 5000), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(a[i].done, 1);
+		ck_assert_int_eq(a[i].status, 0);
+	}
+	ck_assert(memcmp(e.disk, buf, (size_t)N * SZ) == 0);
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+	free(buf);
+}
+END_TEST
+
+/* ---- hostile backends --------------------------------------------------- */
+
+static void hostile_case(enum tb_mode mode)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 1, .mode = mode, .after = 3 };
+	struct pvio_blkfront_config cfg = { 0 };
+	uint8_t buf[8192];
+	int err = 0, i;
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+
+	fill(buf, sizeof(buf), 5);
+	/* three good answers, then the backend misbehaves */
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(pvio_blkfront_write(bf, (uint64_t)i * 16, buf, sizeof(buf)), 0);
+	ck_assert(!pvio_blkfront_is_dead(bf));
+	err = pvio_blkfront_write(bf, 100, buf, sizeof(buf));
+	ck_assert_int_eq(err, -EIO);
+	ck_assert(pvio_blkfront_is_dead(bf));
+	/* the device stays dead: later I/O fails at once */
+	ck_assert_int_eq(pvio_blkfront_read(bf, 0, buf, 512), -EIO);
+	ck_assert_uint_eq(pvio_blkfront_inflight(bf), 0);
+	/* and closes cleanly: the backend let go, so no page leaks */
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+}
+
+START_TEST(test_hostile_id_range) { hostile_case(TB_ID_RANGE); }
+END_TEST
+START_TEST(test_hostile_id_not_inflight) { hostile_case(TB_ID_NOT_INFLIGHT); }
+END_TEST
+START_TEST(test_hostile_bad_op) { hostile_case(TB_BAD_OP); }
+END_TEST
+START_TEST(test_hostile_bad_status) { hostile_case(TB_BAD_STATUS); }
+END_TEST
+START_TEST(test_hostile_prod_ahead) { hostile_case(TB_PROD_AHEAD); }
+END_TEST
+
+/* Many in flight when the backend turns hostile: all fail with -EIO. */
+START_TEST(test_hostile_many_inflight)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 2, .mode = TB_BAD_OP, .after = 10 };
+	struct pvio_blkfront_config cfg = { 0 };
+	enum { N = 100 };
+	static struct pvio_blkfront_io io[N];
+	static struct acb a[N];
+	static uint8_t buf[N][4096];
+	int failed = 0;
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+	for (int i = 0; i < N; i++) {
+		io[i] = (struct pvio_blkfront_io){ .op = PVIO_BLKFRONT_READ, .sector = (uint64_t)i * 8,
+						   .buf = buf[i], .len = 4096, .cb = a_cb, .arg = &a[i] };
+		ck_assert_int_eq(pvio_blkfront_submit(bf, &io[i]), 0);
+	}
+	while (pvio_blkfront_inflight(bf))
+		ck_assert_int_ge(pvio_blkfront_poll(bf, 5000), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(a[i].done, 1);
+		if (a[i].status) {
+			ck_assert_int_eq(a[i].status, -EIO);
+			failed++;
+		}
+	}
+	ck_assert_int_ge(failed, N - 10);
+	ck_assert(pvio_blkfront_is_dead(bf));
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+}
+END_TEST
+
+/* ---- garbage in xenstore ----------------------------------------------- */
+
+static const struct {
+	const char *key, *val;
+} garbage[] = {
+	{ "max-ring-page-order", "4x" },
+	{ "max-ring-page-order", "-1" },
+	{ "max-ring-page-order", "99999999999999999999999" },
+	{ "feature-flush-cache", "2" },
+	{ "feature-barrier", "yes" },
+	{ "sectors", "0" },
+	{ "sectors", "" },
+	{ "sectors", "18446744073709551616" },
+	{ "sector-size", "1000" },
+	{ "sector-size", "1024" },
+	{ "physical-sector-size", "3000" },
+	{ "info", "0x4" },
+};
+
+START_TEST(test_garbage_xenstore)
+{
+	const char *key = garbage[_i].key, *val = garbage[_i].val;
+	struct env e;
+	struct tb_cfg c = { .max_order = 2, .bad_key = key, .bad_val = val };
+	struct pvio_blkfront_config cfg = { .handshake_timeout_ms = 10000 };
+	struct pvio_blkfront_xensim *x = NULL;
+
+	env_up(&e);
+	back_start(&e, &c);
+	int err = pvio_blkfront_xensim_open("xvda", &cfg, &x);
+	ck_assert_msg(err == -EPROTO, "%s=\"%s\": open returned %d", key, val, err);
+	ck_assert_ptr_null(x);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+}
+END_TEST
+
+/* ---- backend restart -------------------------------------------------- */
+
+START_TEST(test_reconnect)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 2, .flush = 1, .mode = TB_DIE, .after = 40 };
+	struct pvio_blkfront_config cfg = { 0 };
+	enum { N = 160, SZ = 8192 };
+	static struct pvio_blkfront_io io[N];
+	static struct acb a[N];
+	uint8_t *buf = malloc((size_t)N * SZ), *rb = malloc((size_t)N * SZ);
+	struct pvio_blkfront_stats st;
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+
+	for (int i = 0; i < N; i++) {
+		fill(buf + (size_t)i * SZ, SZ, (uint32_t)i * 7 + 1);
+		io[i] = (struct pvio_blkfront_io){ .op = PVIO_BLKFRONT_WRITE, .sector = (uint64_t)i * SZ / 512,
+						   .buf = buf + (size_t)i * SZ, .len = SZ, .cb = a_cb, .arg = &a[i] };
+		ck_assert_int_eq(pvio_blkfront_submit(bf, &io[i]), 0);
+	}
+	while (pvio_blkfront_inflight(bf))
+		ck_assert_int_ge(pvio_blkfront_poll(bf, 5000), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(a[i].done, 1);
+		ck_assert_msg(a[i].status == 0, "io %d: %d", i, a[i].status);
+	}
+	pvio_blkfront_get_stats(bf, &st);
+	ck_assert_uint_eq(st.reconnects, 1);
+	ck_assert_uint_ge(st.resubmitted, 1);
+	ck_assert(!pvio_blkfront_is_dead(bf));
+	ck_assert_int_eq(pvio_blkfront_read(bf, 0, rb, (size_t)N * SZ), 0);
+	ck_assert(memcmp(rb, buf, (size_t)N * SZ) == 0);
+	ck_assert(memcmp(e.disk, buf, (size_t)N * SZ) == 0);
+	ck_assert_int_eq(pvio_blkfront_flush(bf), 0);
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+	free(buf);
+	free(rb);
+}
+END_TEST
+
+/* Backend goes Closing under us: pending I/O fails with -EIO. */
+START_TEST(test_backend_closing)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 0 };
+	struct pvio_blkfront_config cfg = { 0 };
+	uint8_t buf[4096];
+	char cmd[256];
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+	ck_assert_int_eq(pvio_blkfront_read(bf, 0, buf, sizeof(buf)), 0);
+	/* the toolstack detaches: backend state Closing */
+	snprintf(cmd, sizeof(cmd), "XENSTORED_PATH=%s/xenstored/socket xenstore-write "
+		 "/local/domain/0/backend/vbd3/%u/%u/state 5", e.dir, e.domid, DEVID);
+	ck_assert_int_eq(system(cmd), 0);
+	while (!pvio_blkfront_is_dead(bf))
+		ck_assert_int_ge(pvio_blkfront_poll(bf, 5000), 0);
+	ck_assert_int_eq(pvio_blkfront_read(bf, 0, buf, sizeof(buf)), -EIO);
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("blkfront");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int nf;
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_handshake_orders);
+	tcase_add_test(tc, test_rw_model);
+	tcase_add_test(tc, test_split_segments);
+	tcase_add_test(tc, test_async_queue_depth);
+	tcase_add_test(tc, test_hostile_id_range);
+	tcase_add_test(tc, test_hostile_id_not_inflight);
+	tcase_add_test(tc, test_hostile_bad_op);
+	tcase_add_test(tc, test_hostile_bad_status);
+	tcase_add_test(tc, test_hostile_prod_ahead);
+	tcase_add_test(tc, test_hostile_many_inflight);
+	tcase_add_loop_test(tc, test_garbage_xenstore, 0, (int)(sizeof(garbage) / sizeof(garbage[0])));
+	tcase_add_test(tc, test_reconnect);
+	tcase_add_test(tc, test_backend_closing);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf ? 1 : 0;
+}

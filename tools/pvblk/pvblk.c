@@ -1,0 +1,683 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvblk: a block-device tool for a domU process on xensim, built on
+ * blkfront (`xensim run DOMID -- pvblk [--vdev xvda] CMD ...`).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pvio/blkfront.h"
+#include "pvio/blkfront_xensim.h"
+
+static const char *vdev;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: pvblk [--vdev xvdX|DEVID] COMMAND [OPTIONS]\n"
+		"Run inside a guest: xensim run DOMID -- pvblk ...\n"
+		"Commands (each takes --help):\n"
+		"  info    [--json]                          disk geometry and features\n"
+		"  read    --offset B --length B [--out F]   read bytes (to stdout by default)\n"
+		"  write   --offset B --length B [--in F | --pattern SEED]\n"
+		"  verify  [--offset B] [--length B] [--seed S] [--random N] [--json]\n"
+		"  bench   [--rw randread|randwrite|read|write] [--bs 4k] [--qd 32]\n"
+		"          [--time S | --count N] [--offset B] [--length B] [--json]\n"
+		"Sizes take k, m, g suffixes (powers of 1024). Offsets and lengths must be\n"
+		"multiples of the disk's sector size. --vdev defaults to the first vbd.\n");
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (!s || s[0] < '0' || s[0] > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 0: break;
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: return -1;
+	}
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t rng;
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static uint8_t pattern(uint64_t seed, uint64_t off)
+{
+	uint64_t x = (off >> 3) * 0x9e3779b97f4a7c15ull + seed * 0xbf58476d1ce4e5b9ull;
+
+	x ^= x >> 29;
+	return (uint8_t)(x >> (8 * (off & 7)));
+}
+
+struct dev {
+	struct pvio_blkfront_xensim *x;
+	struct pvio_blkfront *bf;
+	struct pvio_blkfront_info info;
+};
+
+static int dev_open(struct dev *d)
+{
+	int err = pvio_blkfront_xensim_open(vdev, NULL, &d->x);
+
+	if (err) {
+		fprintf(stderr, "pvblk: cannot open %s: %s\n", vdev ? vdev : "the first vbd",
+			strerror(-err));
+		return -1;
+	}
+	d->bf = pvio_blkfront_xensim_dev(d->x);
+	pvio_blkfront_get_info(d->bf, &d->info);
+	return 0;
+}
+
+static int dev_close(struct dev *d)
+{
+	int err = pvio_blkfront_xensim_close(d->x);
+
+	if (err) {
+		fprintf(stderr, "pvblk: close: %s\n", strerror(-err));
+		return 1;
+	}
+	return 0;
+}
+
+/* Range checks shared by read/write/verify/bench. */
+static int check_range(const struct dev *d, uint64_t off, uint64_t len)
+{
+	uint64_t size = d->info.sectors * 512;
+
+	if (off % d->info.sector_size || len % d->info.sector_size) {
+		fprintf(stderr, "pvblk: offset and length must be multiples of %u\n",
+			d->info.sector_size);
+		return -1;
+	}
+	if (off > size || len > size - off) {
+		fprintf(stderr, "pvblk: range %" PRIu64 "+%" PRIu64 " is beyond the disk (%" PRIu64
+				" bytes)\n", off, len, size);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	static const struct option o[] = { { "json", 0, 0, 'j' }, { "help", 0, 0, 'h' }, { 0 } };
+	int json = 0, c;
+	struct dev d;
+
+	while ((c = getopt_long(argc, argv, "jh", o, NULL)) != -1) {
+		if (c == 'j')
+			json = 1;
+		else if (c == 'h') {
+			printf("Usage: pvblk info [--json]\nPrint the disk's size, sector sizes, features and ring.\n");
+			return 0;
+		} else
+			return 2;
+	}
+	if (dev_open(&d))
+		return 1;
+	const struct pvio_blkfront_info *i = &d.info;
+	if (json)
+		printf("{\"devid\": %u, \"frontend\": \"%s\", \"sectors\": %" PRIu64 ", \"bytes\": %" PRIu64
+		       ", \"sector_size\": %u, \"physical_sector_size\": %u, \"readonly\": %s"
+		       ", \"flush\": %s, \"barrier\": %s, \"ring_order\": %u, \"ring_slots\": %u"
+		       ", \"max_inflight\": %u, \"backend_id\": %u}\n",
+		       i->devid, pvio_blkfront_xensim_dir(d.x), i->sectors, i->sectors * 512,
+		       i->sector_size, i->physical_sector_size, i->readonly ? "true" : "false",
+		       i->flush ? "true" : "false", i->barrier ? "true" : "false", i->ring_order,
+		       i->ring_slots, i->max_inflight, i->backend_id);
+	else
+		printf("device %u (%s)\n  size: %" PRIu64 " bytes (%" PRIu64 " sectors of 512)\n"
+		       "  sector size: %u, physical: %u\n  read-only: %s, flush: %s, barrier: %s\n"
+		       "  ring: order %u, %u slots; up to %u requests in flight; backend domain %u\n",
+		       i->devid, pvio_blkfront_xensim_dir(d.x), i->sectors * 512, i->sectors,
+		       i->sector_size, i->physical_sector_size, i->readonly ? "yes" : "no",
+		       i->flush ? "yes" : "no", i->barrier ? "yes" : "no", i->ring_order,
+		       i->ring_slots, i->max_inflight, i->backend_id);
+	return dev_close(&d);
+}
+
+#define CHUNK (1u << 20)
+
+static int cmd_rw(int argc, char **argv, int is_write)
+{
+	static const struct option o[] = {
+		{ "offset", 1, 0, 'o' }, { "length", 1, 0, 'l' }, { "out", 1, 0, 'O' },
+		{ "in", 1, 0, 'i' },	 { "pattern", 1, 0, 'p' }, { "help", 0, 0, 'h' },
+		{ 0 },
+	};
+	uint64_t off = 0, len = 0, seed = 0;
+	const char *file = NULL;
+	int have_len = 0, have_pat = 0, c, fd = -1, rc = 1, err;
+	struct dev d;
+	uint8_t *buf;
+
+	while ((c = getopt_long(argc, argv, "o:l:O:i:p:h", o, NULL)) != -1) {
+		switch (c) {
+		case 'o': if (parse_size(optarg, &off)) goto bad; break;
+		case 'l': if (parse_size(optarg, &len)) goto bad; have_len = 1; break;
+		case 'O': if (is_write) goto bad; file = optarg; break;
+		case 'i': if (!is_write) goto bad; file = optarg; break;
+		case 'p': if (!is_write || parse_size(optarg, &seed)) goto bad; have_pat = 1; break;
+		case 'h':
+			if (is_write)
+				printf("Usage: pvblk write --offset B --length B [--in FILE | --pattern SEED]\n"
+				       "Write LENGTH bytes at OFFSET from FILE (default stdin) or a\n"
+				       "deterministic pattern of SEED (what 'verify --seed' checks).\n");
+			else
+				printf("Usage: pvblk read --offset B --length B [--out FILE]\n"
+				       "Read LENGTH bytes at OFFSET to FILE (default stdout).\n");
+			return 0;
+		default: goto bad;
+		}
+	}
+	if (!have_len || (is_write && file && have_pat)) {
+	bad:
+		fprintf(stderr, "pvblk %s: bad arguments (see --help)\n", is_write ? "write" : "read");
+		return 2;
+	}
+	if (dev_open(&d))
+		return 1;
+	if (check_range(&d, off, len))
+		goto out_close;
+	if (file) {
+		fd = is_write ? open(file, O_RDONLY) : open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0) {
+			fprintf(stderr, "pvblk: %s: %s\n", file, strerror(errno));
+			goto out_close;
+		}
+	} else if (!have_pat) {
+		fd = is_write ? 0 : 1;
+	}
+	buf = malloc(CHUNK);
+	if (!buf)
+		goto out_close;
+	for (uint64_t done = 0; done < len;) {
+		size_t n = len - done > CHUNK ? CHUNK : (size_t)(len - done);
+
+		if (is_write) {
+			if (have_pat) {
+				for (size_t k = 0; k < n; k++)
+					buf[k] = pattern(seed, off + done + k);
+			} else {
+				size_t got = 0;
+				while (got < n) {
+					ssize_t r = read(fd, buf + got, n - got);
+					if (r <= 0) {
+						fprintf(stderr, "pvblk: input ended after %" PRIu64 " bytes\n",
+							done + got);
+						goto out_free;
+					}
+					got += (size_t)r;
+				}
+			}
+			err = pvio_blkfront_write(d.bf, (off + done) / 512, buf, n);
+		} else {
+			err = pvio_blkfront_read(d.bf, (off + done) / 512, buf, n);
+		}
+		if (err) {
+			fprintf(stderr, "pvblk: %s at %" PRIu64 ": %s\n", is_write ? "write" : "read",
+				off + done, strerror(-err));
+			goto out_free;
+		}
+		if (!is_write) {
+			for (size_t put = 0; put < n;) {
+				ssize_t r = write(fd, buf + put, n - put);
+				if (r <= 0) {
+					fprintf(stderr, "pvblk: output: %s\n", strerror(errno));
+					goto out_free;
+				}
+				put += (size_t)r;
+			}
+		}
+		done += n;
+	}
+	if (is_write && (err = pvio_blkfront_flush(d.bf))) {
+		fprintf(stderr, "pvblk: flush: %s\n", strerror(-err));
+		goto out_free;
+	}
+	rc = 0;
+out_free:
+	free(buf);
+out_close:
+	if (fd > 2)
+		close(fd);
+	if (dev_close(&d))
+		rc = 1;
+	return rc;
+}
+
+/* Async engine shared by verify --random and bench. */
+struct job {
+	struct pvio_blkfront_io io;
+	uint8_t *buf;
+	double t0;
+	int busy;
+	int status;
+	uint64_t model_off; /* verify: where a read should match the model */
+	int is_read;
+};
+
+static double *lat;	/* bench latencies, seconds */
+static size_t nlat, caplat;
+
+static void job_cb(struct pvio_blkfront_io *io, int status, void *arg)
+{
+	struct job *j = arg;
+
+	(void)io;
+	j->busy = 0;
+	j->status = status;
+	if (lat && nlat < caplat)
+		lat[nlat++] = now_s() - j->t0;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "offset", 1, 0, 'o' }, { "length", 1, 0, 'l' }, { "seed", 1, 0, 's' },
+		{ "random", 1, 0, 'r' }, { "json", 0, 0, 'j' },	  { "help", 0, 0, 'h' },
+		{ 0 },
+	};
+	uint64_t off = 0, len = 0, seed = 1, nrand = 0, bad = 0, ios = 0;
+	int c, json = 0, rc = 1, err;
+	struct dev d;
+	uint8_t *model = NULL, *buf = NULL;
+
+	while ((c = getopt_long(argc, argv, "o:l:s:r:jh", o, NULL)) != -1) {
+		switch (c) {
+		case 'o': if (parse_size(optarg, &off)) goto bad; break;
+		case 'l': if (parse_size(optarg, &len)) goto bad; break;
+		case 's': if (parse_size(optarg, &seed)) goto bad; break;
+		case 'r': if (parse_size(optarg, &nrand)) goto bad; break;
+		case 'j': json = 1; break;
+		case 'h':
+			printf("Usage: pvblk verify [--offset B] [--length B] [--seed S] [--random N] [--json]\n"
+			       "Without --random: write the pattern of SEED over the range, flush, read it\n"
+			       "back and compare. With --random N: N random reads and writes (sizes up to\n"
+			       "256 KiB, up to 16 at once) checked against an in-memory model of the range.\n"
+			       "The range defaults to the first 64 MiB of the disk (at most the disk).\n"
+			       "Exits 1 on the first mismatch or error.\n");
+			return 0;
+		default:
+		bad:
+			fprintf(stderr, "pvblk verify: bad arguments (see --help)\n");
+			return 2;
+		}
+	}
+	if (dev_open(&d))
+		return 1;
+	if (!len) {
+		uint64_t size = d.info.sectors * 512;
+		len = size - (off < size ? off : size);
+		if (len > (64u << 20))
+			len = 64u << 20;
+	}
+	if (check_range(&d, off, len) || len == 0)
+		goto out;
+	buf = malloc(CHUNK);
+	model = malloc(len);
+	if (!buf || !model)
+		goto out;
+	if (!nrand) {
+		for (uint64_t k = 0; k < len; k++)
+			model[k] = pattern(seed, off + k);
+		for (uint64_t done = 0; done < len; done += CHUNK) {
+			size_t n = len - done > CHUNK ? CHUNK : (size_t)(len - done);
+			if ((err = pvio_blkfront_write(d.bf, (off + done) / 512, model + done, n))) {
+				fprintf(stderr, "pvblk verify: write at %" PRIu64 ": %s\n", off + done, strerror(-err));
+				goto out;
+			}
+			ios++;
+		}
+		if ((err = pvio_blkfront_flush(d.bf))) {
+			fprintf(stderr, "pvblk verify: flush: %s\n", strerror(-err));
+			goto out;
+		}
+		for (uint64_t done = 0; done < len; done += CHUNK) {
+			size_t n = len - done > CHUNK ? CHUNK : (size_t)(len - done);
+			if ((err = pvio_blkfront_read(d.bf, (off + done) / 512, buf, n))) {
+				fprintf(stderr, "pvblk verify: read at %" PRIu64 ": %s\n", off + done, strerror(-err));
+				goto out;
+			}
+			ios++;
+			for (size_t k = 0; k < n; k++)
+				if (buf[k] != model[done + k]) {
+					fprintf(stderr, "pvblk verify: mismatch at byte %" PRIu64 "\n", off + done + k);
+					bad++;
+					break;
+				}
+			if (bad)
+				break;
+		}
+	} else {
+		/* Model: the range as it is now; then random I/O, up to 16 in
+		 * flight on non-overlapping ranges so the model stays exact. */
+		enum { QD = 16, MAXB = 256 * 1024 };
+		struct job jobs[QD];
+		uint64_t ss = d.info.sector_size, units = len / ss, issued = 0;
+
+		for (uint64_t done = 0; done < len; done += CHUNK) {
+			size_t n = len - done > CHUNK ? CHUNK : (size_t)(len - done);
+			if ((err = pvio_blkfront_read(d.bf, (off + done) / 512, model + done, n))) {
+				fprintf(stderr, "pvblk verify: read: %s\n", strerror(-err));
+				goto out;
+			}
+		}
+		rng = seed * 2654435761u + 1;
+		memset(jobs, 0, sizeof(jobs));
+		for (int i = 0; i < QD; i++) {
+			jobs[i].status = 2; /* nothing to account */
+			if (!(jobs[i].buf = malloc(MAXB + 8)))
+				goto out;
+		}
+		while (issued < nrand || pvio_blkfront_inflight(d.bf)) {
+			for (int i = 0; i < QD && issued < nrand; i++) {
+				struct job *j = &jobs[i];
+				if (j->busy)
+					continue;
+				uint64_t nb = 1 + rnd() % (MAXB / ss), start;
+				if (nb > units)
+					nb = units;
+				/* pick a range that overlaps nothing in flight */
+				int tries = 0, clash;
+				do {
+					start = rnd() % (units - nb + 1);
+					clash = 0;
+					for (int k = 0; k < QD; k++) {
+						struct job *o2 = &jobs[k];
+						if (!o2->busy)
+							continue;
+						uint64_t os = (o2->io.sector * 512 - off) / ss, on = o2->io.len / ss;
+						if (start < os + on && os < start + nb)
+							clash = 1;
+					}
+				} while (clash && ++tries < 8);
+				if (clash)
+					break;
+				j->is_read = rnd() & 1;
+				j->model_off = start * ss;
+				uint8_t *p = j->buf + (rnd() % 8); /* odd addresses too */
+				j->io = (struct pvio_blkfront_io){
+					.op = j->is_read ? PVIO_BLKFRONT_READ : PVIO_BLKFRONT_WRITE,
+					.sector = (off + start * ss) / 512, .buf = p, .len = nb * ss,
+					.cb = job_cb, .arg = j };
+				if (!j->is_read) {
+					for (uint64_t k = 0; k < nb * ss; k++)
+						p[k] = (uint8_t)rnd();
+					memcpy(model + j->model_off, p, nb * ss);
+				}
+				if ((err = pvio_blkfront_submit(d.bf, &j->io))) {
+					fprintf(stderr, "pvblk verify: submit: %s\n", strerror(-err));
+					goto out;
+				}
+				j->busy = 1;
+				j->status = 1;
+				issued++;
+			}
+			int n = pvio_blkfront_poll(d.bf, 10000);
+			if (n < 0) {
+				fprintf(stderr, "pvblk verify: %s\n", strerror(-n));
+				goto out;
+			}
+			for (int i = 0; i < QD; i++) {
+				struct job *j = &jobs[i];
+				if (j->busy || j->status == 2 || j->status == 1)
+					continue;
+				if (j->status) {
+					fprintf(stderr, "pvblk verify: I/O error: %s\n", strerror(-j->status));
+					bad++;
+				} else if (j->is_read &&
+					   memcmp(j->io.buf, model + j->model_off, j->io.len)) {
+					fprintf(stderr, "pvblk verify: read at %" PRIu64 " differs from the model\n",
+						off + j->model_off);
+					bad++;
+				}
+				j->status = 2; /* accounted */
+				ios++;
+			}
+			if (bad)
+				break;
+		}
+		for (int i = 0; i < QD; i++)
+			free(jobs[i].buf);
+	}
+	if (json)
+		printf("{\"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"ios\": %" PRIu64
+		       ", \"mismatches\": %" PRIu64 ", \"ok\": %s}\n", off, len, ios, bad, bad ? "false" : "true");
+	else
+		printf("verify: %" PRIu64 " I/Os over %" PRIu64 " bytes at %" PRIu64 ": %s\n", ios, len,
+		       off, bad ? "MISMATCH" : "all data verified");
+	rc = bad ? 1 : 0;
+out:
+	free(buf);
+	free(model);
+	if (dev_close(&d))
+		rc = 1;
+	return rc;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double p)
+{
+	if (!nlat)
+		return 0;
+	size_t i = (size_t)(p * (double)(nlat - 1) + 0.5);
+	return lat[i] * 1e6;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "rw", 1, 0, 'r' },	 { "bs", 1, 0, 'b' },	  { "qd", 1, 0, 'q' },
+		{ "time", 1, 0, 't' },	 { "count", 1, 0, 'c' },  { "offset", 1, 0, 'o' },
+		{ "length", 1, 0, 'l' }, { "json", 0, 0, 'j' },	  { "help", 0, 0, 'h' },
+		{ 0 },
+	};
+	const char *rw = "randread";
+	uint64_t bs = 4096, qd = 32, secs = 0, count = 0, off = 0, len = 0, issued = 0, done = 0,
+		 errors = 0, seq = 0;
+	int c, json = 0, rc = 1, tty = isatty(2);
+	struct dev d;
+	struct job *jobs = NULL;
+
+	while ((c = getopt_long(argc, argv, "r:b:q:t:c:o:l:jh", o, NULL)) != -1) {
+		switch (c) {
+		case 'r': rw = optarg; break;
+		case 'b': if (parse_size(optarg, &bs)) goto bad; break;
+		case 'q': if (parse_size(optarg, &qd)) goto bad; break;
+		case 't': if (parse_size(optarg, &secs)) goto bad; break;
+		case 'c': if (parse_size(optarg, &count)) goto bad; break;
+		case 'o': if (parse_size(optarg, &off)) goto bad; break;
+		case 'l': if (parse_size(optarg, &len)) goto bad; break;
+		case 'j': json = 1; break;
+		case 'h':
+			printf("Usage: pvblk bench [--rw randread|randwrite|read|write] [--bs 4k] [--qd 32]\n"
+			       "                   [--time S | --count N] [--offset B] [--length B] [--json]\n"
+			       "Run I/O with QD requests in flight for S seconds (default 5) or N I/Os and\n"
+			       "print IOPS, MB/s and latency percentiles. Writes overwrite the disk.\n");
+			return 0;
+		default:
+		bad:
+			fprintf(stderr, "pvblk bench: bad arguments (see --help)\n");
+			return 2;
+		}
+	}
+	int is_write = !strcmp(rw, "randwrite") || !strcmp(rw, "write");
+	int is_rand = !strcmp(rw, "randread") || !strcmp(rw, "randwrite");
+	if (!is_write && !is_rand && strcmp(rw, "read")) {
+		fprintf(stderr, "pvblk bench: --rw must be randread, randwrite, read or write\n");
+		return 2;
+	}
+	if (qd == 0 || qd > 1024 || bs == 0 || bs > (64u << 20)) {
+		fprintf(stderr, "pvblk bench: --qd must be 1..1024 and --bs 1..64M\n");
+		return 2;
+	}
+	if (!secs && !count)
+		secs = 5;
+	if (dev_open(&d))
+		return 1;
+	if (!len)
+		len = d.info.sectors * 512 - (off < d.info.sectors * 512 ? off : 0);
+	if (check_range(&d, off, len) || check_range(&d, 0, bs) || len < bs)
+		goto out;
+	caplat = count ? count : 4u << 20;
+	lat = malloc(caplat * sizeof(*lat));
+	jobs = calloc(qd, sizeof(*jobs));
+	if (!lat || !jobs)
+		goto out;
+	rng = 0x1234567;
+	for (uint64_t i = 0; i < qd; i++) {
+		if (!(jobs[i].buf = malloc(bs)))
+			goto out;
+		memset(jobs[i].buf, (int)i, bs);
+	}
+	uint64_t blocks = len / bs;
+	double t0 = now_s(), last = t0, end = t0 + (double)secs;
+	for (;;) {
+		double t = now_s();
+		int more = count ? issued < count : t < end;
+
+		for (uint64_t i = 0; i < qd && more; i++) {
+			struct job *j = &jobs[i];
+			if (j->busy)
+				continue;
+			uint64_t blk = is_rand ? rnd() % blocks : seq++ % blocks;
+			j->io = (struct pvio_blkfront_io){
+				.op = is_write ? PVIO_BLKFRONT_WRITE : PVIO_BLKFRONT_READ,
+				.sector = (off + blk * bs) / 512, .buf = j->buf, .len = bs,
+				.cb = job_cb, .arg = j };
+			j->t0 = t;
+			int err = pvio_blkfront_submit(d.bf, &j->io);
+			if (err) {
+				fprintf(stderr, "pvblk bench: submit: %s\n", strerror(-err));
+				goto out;
+			}
+			j->busy = 1;
+			issued++;
+			more = count ? issued < count : 1;
+		}
+		if (!more && !pvio_blkfront_inflight(d.bf))
+			break;
+		int n = pvio_blkfront_poll(d.bf, 1000);
+		if (n < 0) {
+			fprintf(stderr, "pvblk bench: %s\n", strerror(-n));
+			goto out;
+		}
+		done += (uint64_t)n;
+		for (uint64_t i = 0; i < qd; i++)
+			if (!jobs[i].busy && jobs[i].status) {
+				errors++;
+				jobs[i].status = 0;
+			}
+		if (errors) {
+			fprintf(stderr, "pvblk bench: I/O errors: the device failed\n");
+			goto out;
+		}
+		if (tty && !json && now_s() - last >= 1) {
+			last = now_s();
+			fprintf(stderr, "\r%s bs=%" PRIu64 " qd=%" PRIu64 ": %" PRIu64 " I/Os, %.0f IOPS   ",
+				rw, bs, qd, done, (double)done / (last - t0));
+		}
+	}
+	double el = now_s() - t0;
+	if (tty && !json)
+		fprintf(stderr, "\r%60s\r", "");
+	qsort(lat, nlat, sizeof(*lat), cmp_d);
+	double iops = (double)done / el, mbs = iops * (double)bs / 1e6;
+	if (json)
+		printf("{\"rw\": \"%s\", \"bs\": %" PRIu64 ", \"qd\": %" PRIu64 ", \"ios\": %" PRIu64
+		       ", \"seconds\": %.3f, \"iops\": %.0f, \"mb_per_s\": %.2f, \"lat_us\": {\"mean\": %.1f"
+		       ", \"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f}}\n",
+		       rw, bs, qd, done, el, iops, mbs, el * 1e6 * (double)qd / (double)(done ? done : 1),
+		       pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0));
+	else
+		printf("%s bs=%" PRIu64 " qd=%" PRIu64 ": %" PRIu64 " I/Os in %.2f s: %.0f IOPS, %.2f MB/s\n"
+		       "latency (us): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
+		       rw, bs, qd, done, el, iops, mbs, pct(0.5), pct(0.9), pct(0.99), pct(0.999),
+		       pct(1.0));
+	rc = 0;
+out:
+	if (jobs)
+		for (uint64_t i = 0; i < qd; i++)
+			free(jobs[i].buf);
+	free(jobs);
+	free(lat);
+	lat = NULL;
+	if (dev_close(&d))
+		rc = 1;
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option o[] = { { "vdev", 1, 0, 'v' }, { "help", 0, 0, 'h' }, { 0 } };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+v:h", o, NULL)) != -1) {
+		switch (c) {
+		case 'v': vdev = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 1;
+	if (!strcmp(cmd, "info"))
+		return cmd_info(argc, argv);
+	if (!strcmp(cmd, "read"))
+		return cmd_rw(argc, argv, 0);
+	if (!strcmp(cmd, "write"))
+		return cmd_rw(argc, argv, 1);
+	if (!strcmp(cmd, "verify"))
+		return cmd_verify(argc, argv);
+	if (!strcmp(cmd, "bench"))
+		return cmd_bench(argc, argv);
+	fprintf(stderr, "pvblk: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}
