@@ -23,11 +23,13 @@
 
 #include "pvio-config.h"
 #include "client.h"
+#include "xensim_cli.h"
 
 static const char *prog = "xensim";
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
+#define die xsim_cli_die
+
+void xsim_cli_die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -57,6 +59,13 @@ static void usage(FILE *f)
 		"  domain list [--json]        list domains\n"
 		"  run DOMID -- CMD [ARGS...]  run CMD as a process of domain DOMID\n"
 		"                              (sets XENSIM_DOMID and XENSTORED_PATH)\n"
+		"  vbd attach DOMID IMAGE [--vdev xvda] [--mode r|w] [--format aio|vhd]\n"
+		"                              give a domU a virtual block device backed by\n"
+		"                              IMAGE (xenstore as libxl writes it for a\n"
+		"                              backendtype=tap disk); prints its devid\n"
+		"  vbd detach DOMID VDEV [--timeout SEC] [--force]\n"
+		"                              close the device, wait for its backend, remove it\n"
+		"  vbd list [DOMID] [--json]   list virtual block devices\n"
 		"\n"
 		"Every command takes --help.\n", xsim_dir());
 }
@@ -173,7 +182,7 @@ static pid_t spawn(const char *bin, const char *logname, const char *pidname)
 	return pid;
 }
 
-static struct xs_handle *xs_dom0(void)
+struct xs_handle *xsim_cli_xs_dom0(void)
 {
 	char path[PATH_MAX];
 	struct xs_handle *xs;
@@ -235,7 +244,7 @@ static int cmd_start(int argc, char **argv)
 	find_helper(bin, sizeof(bin), "xensim-xenstored", "xenstored/xensim-xenstored");
 	spawn(bin, "xenstored.log", "xenstored.pid");
 	/* dom0's own entries, as the toolstack writes them at boot */
-	xs = xs_dom0();
+	xs = xsim_cli_xs_dom0();
 	xs_put(xs, "/local/domain/0/name", "Domain-0");
 	xs_put(xs, "/local/domain/0/domid", "0");
 	xs_close(xs);
@@ -295,6 +304,20 @@ static int list_domains(struct xsim_dom_info *info, size_t max, size_t *n)
 	return err;
 }
 
+bool xsim_cli_domain_exists(uint32_t domid)
+{
+	static struct xsim_dom_info info[XSIM_MAX_DOMAINS];
+	size_t n = 0;
+	int err = list_domains(info, XSIM_MAX_DOMAINS, &n);
+
+	if (err)
+		die("xensim is not running (%s)", strerror(-err));
+	for (size_t k = 0; k < n; k++)
+		if (info[k].domid == domid)
+			return true;
+	return false;
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	static struct xsim_dom_info info[XSIM_MAX_DOMAINS];
@@ -325,7 +348,7 @@ static int cmd_status(int argc, char **argv)
 	return 0;
 }
 
-static int parse_domid(const char *s, uint32_t *out)
+int xsim_cli_parse_domid(const char *s, uint32_t *out)
 {
 	char *end;
 	unsigned long v;
@@ -391,7 +414,7 @@ static int dom_create(int argc, char **argv)
 
 	/* The domain's xenstore home, with libxl's permissions: the base is
 	 * dom0's and readable by the guest, the working dirs are the guest's. */
-	xs = xs_dom0();
+	xs = xsim_cli_xs_dom0();
 	snprintf(path, sizeof(path), "/local/domain/%u", domid);
 	if (!xs_mkdir(xs, XBT_NULL, path))
 		die("xenstore mkdir %s: %s", path, strerror(errno));
@@ -427,10 +450,10 @@ static int dom_destroy(int argc, char **argv)
 	int err;
 
 	if (argc > 1 && !strcmp(argv[1], "--help")) {
-		printf("Usage: xensim domain destroy ID\nDestroy a domU: its processes are killed, its event channels close\n(peers see it), grant maps of its pages are refused from now on,\nxenstored fires @releaseDomain and its /local/domain/ID tree goes.\n");
+		printf("Usage: xensim domain destroy ID\nDestroy a domU: its processes are killed, its event channels close\n(peers see it), grant maps of its pages are refused from now on, its\nVBDs are force-removed (backends see online=0, state=5, then their\ndirs go), xenstored fires @releaseDomain and its /local/domain/ID tree goes.\n");
 		return 0;
 	}
-	if (argc != 2 || parse_domid(argv[1], &domid))
+	if (argc != 2 || xsim_cli_parse_domid(argv[1], &domid))
 		die("domain destroy needs one domain ID (see --help)");
 	if (domid == 0)
 		die("dom0 cannot be destroyed");
@@ -441,7 +464,9 @@ static int dom_destroy(int argc, char **argv)
 	xsim_disconnect(&c);
 	if (err)
 		die("cannot destroy domain %u: %s", domid, strerror(-err));
-	xs = xs_dom0();
+	xs = xsim_cli_xs_dom0();
+	/* libxl removes the domain's devices before it forgets the domain */
+	xsim_cli_vbd_remove_domain(xs, domid);
 	if (!xs_release_domain(xs, domid))
 		fprintf(stderr, "%s: xenstored release of %u: %s\n", prog, domid, strerror(errno));
 	snprintf(path, sizeof(path), "/local/domain/%u", domid);
@@ -518,7 +543,7 @@ static int cmd_run(int argc, char **argv)
 		       "XENSTORED_PATH (that domain's own xenstore connection) are set.\n");
 		return 0;
 	}
-	if (argc < 2 || parse_domid(argv[1], &domid))
+	if (argc < 2 || xsim_cli_parse_domid(argv[1], &domid))
 		die("run needs a domain ID (see --help)");
 	i = 2;
 	if (i < argc && !strcmp(argv[i], "--"))
@@ -562,6 +587,8 @@ int main(int argc, char **argv)
 		return cmd_domain(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "vbd"))
+		return xsim_cli_cmd_vbd(argc - 1, argv + 1);
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
 	usage(stderr);
 	return 2;

@@ -84,6 +84,10 @@ struct xsim_dom_info {
 	uint32_t nr_grants;
 	uint32_t ctl_size;
 	char name[64];
+	uint64_t grant_pins;       /* pins others hold on this domain's grants */
+	uint64_t maps_held;        /* pins this domain's processes hold on others' */
+	uint32_t ports_bound;      /* event-channel ports not closed */
+	uint32_t pad;
 };
 
 struct xsim_gnt_batch {

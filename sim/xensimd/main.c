@@ -91,6 +91,17 @@ static void *rep_body(void)
 	return (struct xsim_rep *)txbuf + 1;
 }
 
+/* What a domain holds and is held by: lets tests prove nothing leaked. */
+static void dom_usage(struct xsd *x, struct xsd_dom *d, struct xsim_dom_info *info)
+{
+	info->grant_pins = d->pins;
+	for (struct xsd_conn *c = x->conns; c; c = c->next)
+		if (c->domid == d->id)
+			info->maps_held += c->grants_held;
+	for (uint32_t p = 1; p < XSIM_NR_PORTS; p++)
+		info->ports_bound += d->ports[p].state != XSIM_EVT_CLOSED;
+}
+
 static int handle(struct xsd *x, struct xsd_conn *c, const struct xsim_req *rq,
 		  const void *body, size_t len, int *rxfd)
 {
@@ -153,6 +164,7 @@ static int handle(struct xsd *x, struct xsd_conn *c, const struct xsim_req *rq,
 			info[n].nr_grants = d->nr_grants;
 			info[n].ctl_size = (uint32_t)d->ctl_size;
 			memcpy(info[n].name, d->name, sizeof(info[n].name));
+			dom_usage(x, d, &info[n]);
 			n++;
 		}
 		return reply(c, 0, info, n * sizeof(*info), NULL, 0);
