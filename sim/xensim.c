@@ -501,9 +501,12 @@ static int dom_list(int argc, char **argv)
 		memcpy(name, d->name, sizeof(d->name));
 		name[sizeof(d->name)] = 0;
 		if (json)
-			printf("%s{\"id\": %u, \"name\": \"%s\", \"memory_mib\": %llu, \"grant_entries\": %u}",
+			printf("%s{\"id\": %u, \"name\": \"%s\", \"memory_mib\": %llu, \"grant_entries\": %u, "
+			       "\"grant_pins\": %llu, \"maps_held\": %llu, \"ports_bound\": %u}",
 			       k == n - 1 ? "" : ", ", d->domid, name,
-			       (unsigned long long)(d->nr_pages >> 8), d->nr_grants);
+			       (unsigned long long)(d->nr_pages >> 8), d->nr_grants,
+			       (unsigned long long)d->grant_pins, (unsigned long long)d->maps_held,
+			       d->ports_bound);
 		else
 			printf("%-6u %-24s %10llu %8u\n", d->domid, name,
 			       (unsigned long long)(d->nr_pages >> 8), d->nr_grants);

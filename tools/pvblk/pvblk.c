@@ -309,10 +309,11 @@ static int cmd_verify(int argc, char **argv)
 {
 	static const struct option o[] = {
 		{ "offset", 1, 0, 'o' }, { "length", 1, 0, 'l' }, { "seed", 1, 0, 's' },
-		{ "random", 1, 0, 'r' }, { "json", 0, 0, 'j' },	  { "help", 0, 0, 'h' },
+		{ "random", 1, 0, 'r' }, { "fresh", 0, 0, 'F' }, { "json", 0, 0, 'j' },	  { "help", 0, 0, 'h' },
 		{ 0 },
 	};
 	uint64_t off = 0, len = 0, seed = 1, nrand = 0, bad = 0, ios = 0;
+	int fresh = 0;
 	int c, json = 0, rc = 1, err;
 	struct dev d;
 	uint8_t *model = NULL, *buf = NULL;
@@ -323,12 +324,16 @@ static int cmd_verify(int argc, char **argv)
 		case 'l': if (parse_size(optarg, &len)) goto bad; break;
 		case 's': if (parse_size(optarg, &seed)) goto bad; break;
 		case 'r': if (parse_size(optarg, &nrand)) goto bad; break;
+		case 'F': fresh = 1; break;
 		case 'j': json = 1; break;
 		case 'h':
 			printf("Usage: pvblk verify [--offset B] [--length B] [--seed S] [--random N] [--json]\n"
 			       "Without --random: write the pattern of SEED over the range, flush, read it\n"
-			       "back and compare. With --random N: N random reads and writes (sizes up to\n"
-			       "256 KiB, up to 16 at once) checked against an in-memory model of the range.\n"
+			       "back and compare. With --random N: N random reads and writes (512 B to 1 MiB,\n"
+			       "up to 16 at once, odd buffer addresses) checked against an in-memory model\n"
+			       "of the range, then a flush and a read-back of the whole range. The model\n"
+			       "starts as what the range holds now, or as zeros with --fresh (a never-\n"
+			       "written disk: unwritten areas must read as zeros).\n"
 			       "The range defaults to the first 64 MiB of the disk (at most the disk).\n"
 			       "Exits 1 on the first mismatch or error.\n");
 			return 0;
@@ -386,17 +391,19 @@ static int cmd_verify(int argc, char **argv)
 	} else {
 		/* Model: the range as it is now; then random I/O, up to 16 in
 		 * flight on non-overlapping ranges so the model stays exact. */
-		enum { QD = 16, MAXB = 256 * 1024 };
+		enum { QD = 16, MAXB = 1024 * 1024 };
 		struct job jobs[QD];
 		uint64_t ss = d.info.sector_size, units = len / ss, issued = 0;
 
-		for (uint64_t done = 0; done < len; done += CHUNK) {
+		for (uint64_t done = 0; !fresh && done < len; done += CHUNK) {
 			size_t n = len - done > CHUNK ? CHUNK : (size_t)(len - done);
 			if ((err = pvio_blkfront_read(d.bf, (off + done) / 512, model + done, n))) {
 				fprintf(stderr, "pvblk verify: read: %s\n", strerror(-err));
 				goto out;
 			}
 		}
+		if (fresh)
+			memset(model, 0, len);
 		rng = seed * 2654435761u + 1;
 		memset(jobs, 0, sizeof(jobs));
 		for (int i = 0; i < QD; i++) {
@@ -409,7 +416,10 @@ static int cmd_verify(int argc, char **argv)
 				struct job *j = &jobs[i];
 				if (j->busy)
 					continue;
-				uint64_t nb = 1 + rnd() % (MAXB / ss), start;
+				/* sizes spread over 512 B .. 1 MiB, small ones as likely as big */
+				uint64_t nb = 1 + rnd() % (((uint64_t)512 << (rnd() % 12)) / ss + 1), start;
+				if (nb * ss > MAXB)
+					nb = MAXB / ss;
 				if (nb > units)
 					nb = units;
 				/* pick a range that overlaps nothing in flight */
@@ -474,6 +484,23 @@ static int cmd_verify(int argc, char **argv)
 		}
 		for (int i = 0; i < QD; i++)
 			free(jobs[i].buf);
+		/* Flush, then the whole range must equal the model. */
+		if (!bad && (err = pvio_blkfront_flush(d.bf))) {
+			fprintf(stderr, "pvblk verify: flush: %s\n", strerror(-err));
+			goto out;
+		}
+		for (uint64_t done = 0; !bad && done < len; done += CHUNK) {
+			size_t n = len - done > CHUNK ? CHUNK : (size_t)(len - done);
+			if ((err = pvio_blkfront_read(d.bf, (off + done) / 512, buf, n))) {
+				fprintf(stderr, "pvblk verify: read-back: %s\n", strerror(-err));
+				goto out;
+			}
+			if (memcmp(buf, model + done, n)) {
+				fprintf(stderr, "pvblk verify: read-back at %" PRIu64 " differs from the model\n",
+					off + done);
+				bad++;
+			}
+		}
 	}
 	if (json)
 		printf("{\"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"ios\": %" PRIu64
