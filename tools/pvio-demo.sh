@@ -1,24 +1,27 @@
 #!/bin/sh
-# pvio demo: a simulated Xen host, one guest, and requests that travel from the
-# guest's frontend to a dom0 backend over a shared ring in granted pages,
-# signalled by an event channel, after a xenstore handshake — every payload
-# verified at both ends.
+# pvio demo: a simulated Xen host, a guest with a PV disk served by a
+# user-space tapdisk in dom0, and a verified read/write workload from the
+# guest — requests travel blkfront -> shared ring + grants + event channel ->
+# tapdisk -> the image file, and back.
 set -eu
 
 usage() {
     cat <<USAGE
-Usage: pvio-demo [--count N] [--keep]
-Start a private xensim, create a domU, exchange N verified requests (default
-200000) between a frontend in the domU and a backend in dom0 over a 1-page
-and then a 16-page shared ring, show the xenstore the handshake used, then
-destroy the domain and stop xensim (--keep leaves it running).
+Usage: pvio-demo [--ios N] [--size MiB] [--engine io_uring|libaio] [--keep]
+Start a private xensim, create a raw image (default 256 MiB), attach it to a
+new guest as xvda (what 'xl block-attach' does), let pvio-tapback start a
+tapdisk for it, run N (default 4000) verified random reads and writes of
+512 B .. 1 MiB from the guest, then a 4 KiB random-read benchmark, and tear
+everything down (--keep leaves xensim running).
 USAGE
 }
 
-count=200000 keep=0
+ios=4000 size=256 engine=io_uring keep=0
 while [ $# -gt 0 ]; do
     case $1 in
-        --count) count=$2; shift 2 ;;
+        --ios) ios=$2; shift 2 ;;
+        --size) size=$2; shift 2 ;;
+        --engine) engine=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         --help|-h) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
@@ -31,41 +34,64 @@ pick() { # binary name, path in a build tree
     else echo "pvio-demo: cannot find $1" >&2; exit 1; fi
 }
 xensim=$(pick xensim ../sim/xensim)
-ringping=$(pick pvio-ringping pvio-ringping)
+tapback=$(pick pvio-tapback ../tapdisk/tapback/pvio-tapback)
+tapctl=$(pick tapctl tapctl/tapctl)
+pvblk=$(pick pvblk pvblk/pvblk)
 
 XENSIM_DIR=$(mktemp -d /tmp/pvio-demo.XXXXXX)
 export XENSIM_DIR
+tb=""
 cleanup() {
     if [ "$keep" = 0 ]; then
+        [ -n "$tb" ] && kill "$tb" 2>/dev/null && wait "$tb" 2>/dev/null
         "$xensim" stop >/dev/null 2>&1 || true
         rm -rf "$XENSIM_DIR"
     fi
 }
 trap cleanup EXIT INT TERM
-
 step() { printf '\n== %s\n' "$*"; }
 
 step "1. Start the simulated Xen host (hypervisor + xenstored) in $XENSIM_DIR"
 "$xensim" start
 
-step "2. Create a guest domain (what 'xl create' does: memory, grant table, xenstore home)"
-dom=$("$xensim" domain create demo-guest --memory 64)
+step "2. Create a guest domain and a ${size} MiB raw image"
+dom=$("$xensim" domain create demo-guest --memory 128)
+img=$XENSIM_DIR/disk.img
+truncate -s "${size}M" "$img"
 "$xensim" domain list
-echo "(its xenstore home, as dom0 sees it:)"
-XENSTORED_PATH=$XENSIM_DIR/xenstored/socket xenstore-ls -p "/local/domain/$dom" 2>/dev/null || \
-    echo "(xenstore-ls not installed)"
 
-for order in 0 4; do
-    pages=$((1 << order))
-    step "3. A $pages-page ring: dom0 backend waits; the guest's frontend grants the ring, offers an event channel, publishes them in xenstore and sends $count requests"
-    "$xensim" run 0 -- "$ringping" back --domain "$dom" > "$XENSIM_DIR/back.out" 2>&1 &
-    back=$!
-    "$xensim" run "$dom" -- "$ringping" front --count "$count" --order "$order"
-    wait "$back" || { cat "$XENSIM_DIR/back.out"; echo "pvio-demo: the backend failed" >&2; exit 1; }
-    cat "$XENSIM_DIR/back.out"
-done
+step "3. Start the dom0 supervisor (pvio-tapback), then attach the image as the guest's xvda"
+"$xensim" run 0 -- "$tapback" --engine "$engine" --log "$XENSIM_DIR/tapback.log" &
+tb=$!
+devid=$("$xensim" vbd attach "$dom" "$img" --vdev xvda --mode w)
+echo "attached $img to domain $dom as xvda (device $devid); xenstore now says:"
+XENSTORED_PATH=$XENSIM_DIR/xenstored/socket xenstore-ls "/local/domain/0/backend/vbd3/$dom/$devid" 2>/dev/null | sed 's/^/  /' || true
 
-step "4. Destroy the guest (its event channels close, its grants can no longer be mapped) and stop"
+step "4. The guest opens its PV disk (blkfront handshake with the tapdisk)"
+"$xensim" run "$dom" -- "$pvblk" info
+
+step "5. The guest runs $ios verified random reads and writes (512 B .. 1 MiB, 16 in flight)"
+"$xensim" run "$dom" -- "$pvblk" verify --random "$ios" --fresh --seed 1 --length "$((size < 128 ? size : 128))m"
+
+step "6. A 4 KiB random-read benchmark at queue depth 32 (5 s)"
+"$xensim" run "$dom" -- "$pvblk" bench --rw randread --bs 4k --qd 32 --time 5
+
+step "7. What the tapdisk saw (tapctl)"
+"$tapctl" list
+"$tapctl" stats "$dom" "$devid" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print("  requests: %(read)d reads, %(write)d writes, %(flush)d flushes" % s["requests"])
+print("  bytes: %.1f MB read, %.1f MB written; errors: %s" % (s["bytes"]["read"] / 1e6,
+      s["bytes"]["write"] / 1e6, s["errors"]))'
+
+step "8. Detach the disk, destroy the guest, stop"
+"$xensim" vbd detach "$dom" xvda
 "$xensim" domain destroy "$dom"
-if [ "$keep" = 0 ]; then "$xensim" stop; else echo "xensim left running: export XENSIM_DIR=$XENSIM_DIR"; fi
-printf '\npvio demo: every request and response was verified.\n'
+if [ "$keep" = 0 ]; then
+    kill "$tb"; wait "$tb" 2>/dev/null || true; tb=""
+    "$xensim" stop
+else
+    echo "xensim left running: export XENSIM_DIR=$XENSIM_DIR"
+fi
+printf '\npvio demo: every byte the guest read back was verified.\n'

@@ -312,8 +312,9 @@ static int cmd_verify(int argc, char **argv)
 		{ "random", 1, 0, 'r' }, { "fresh", 0, 0, 'F' }, { "json", 0, 0, 'j' },	  { "help", 0, 0, 'h' },
 		{ 0 },
 	};
-	uint64_t off = 0, len = 0, seed = 1, nrand = 0, bad = 0, ios = 0;
-	int fresh = 0;
+	uint64_t off = 0, len = 0, seed = 1, nrand = 0, bad = 0, ios = 0, bytes = 0;
+	int fresh = 0, tty = isatty(2);
+	double t_start = 0, t_last = 0, t_end = 0;
 	int c, json = 0, rc = 1, err;
 	struct dev d;
 	uint8_t *model = NULL, *buf = NULL;
@@ -411,7 +412,13 @@ static int cmd_verify(int argc, char **argv)
 			if (!(jobs[i].buf = malloc(MAXB + 8)))
 				goto out;
 		}
+		t_start = t_last = now_s();
 		while (issued < nrand || pvio_blkfront_inflight(d.bf)) {
+			if (tty && now_s() - t_last >= 0.25) {
+				t_last = now_s();
+				fprintf(stderr, "\rverify: %" PRIu64 "/%" PRIu64 " I/Os, %.0f IOPS, %" PRIu64 " mismatches   ",
+					ios, nrand, ios / (t_last - t_start), bad);
+			}
 			for (int i = 0; i < QD && issued < nrand; i++) {
 				struct job *j = &jobs[i];
 				if (j->busy)
@@ -478,10 +485,14 @@ static int cmd_verify(int argc, char **argv)
 				}
 				j->status = 2; /* accounted */
 				ios++;
+				bytes += j->io.len;
 			}
 			if (bad)
 				break;
 		}
+		t_end = now_s();
+		if (tty)
+			fputc('\n', stderr);
 		for (int i = 0; i < QD; i++)
 			free(jobs[i].buf);
 		/* Flush, then the whole range must equal the model. */
@@ -502,9 +513,15 @@ static int cmd_verify(int argc, char **argv)
 			}
 		}
 	}
+	double el = t_end > t_start ? t_end - t_start : 0;
 	if (json)
 		printf("{\"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"ios\": %" PRIu64
-		       ", \"mismatches\": %" PRIu64 ", \"ok\": %s}\n", off, len, ios, bad, bad ? "false" : "true");
+		       ", \"mismatches\": %" PRIu64 ", \"ok\": %s, \"seconds\": %.3f, \"iops\": %.0f}\n",
+		       off, len, ios, bad, bad ? "false" : "true", el, el ? ios / el : 0);
+	else if (el)
+		printf("verify: %" PRIu64 " I/Os over %" PRIu64 " bytes at %" PRIu64 ": %s "
+		       "(%.0f IOPS, %.1f MB/s of mixed 512 B..1 MiB reads and writes)\n", ios, len, off,
+		       bad ? "MISMATCH" : "all data verified", ios / el, bytes / el / 1e6);
 	else
 		printf("verify: %" PRIu64 " I/Os over %" PRIu64 " bytes at %" PRIu64 ": %s\n", ios, len,
 		       off, bad ? "MISMATCH" : "all data verified");

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* blkback internals: shared by xenbus.c, ring.c, map.c and blkback.c. */
+#ifndef PVIO_BLKBACK_PRIVATE_H
+#define PVIO_BLKBACK_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <ev.h>
+#include <xengnttab.h>
+#include <xenstore.h>
+
+#include "pvio/blkback.h"
+#include "pvio/blkif_wire.h"
+#include "pvio/evtchn.h"
+#include "pvio/ring.h"
+
+#define BB_PATH_MAX 256
+
+enum bb_proto { BB_PROTO_NATIVE = 0, BB_PROTO_X86_32 = 1 };
+
+/*
+ * One request slot.  Lifecycle: free list -> (copy off the ring into .wire,
+ * validate, map) -> submitted to the daemon (in flight) -> complete():
+ * unmap, response into the ring -> free list.  There are exactly as many
+ * slots as ring entries, allocated at connect, so a frontend can never make
+ * the core allocate on the fast path; a correct frontend cannot have more
+ * requests outstanding than the ring holds, and the ring layer refuses a
+ * producer index that claims more.
+ */
+struct pvio_blkback_req {
+	struct pvio_blkback *bb;
+	struct pvio_blkback_req *next_free;
+	struct pvio_blkif_request wire; /* private copy: the only thing validated and used */
+	enum pvio_blkback_op op;
+	bool flush_after;		/* FLUSH_DISKCACHE with data: write, then flush */
+	bool in_flight;
+	uint8_t nseg;
+	void *map;			/* batched mapping of all segment pages, or NULL */
+	uint64_t bytes;
+	struct timespec t0;		/* taken off the ring */
+	struct iovec iov[PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST];
+};
+
+struct pvio_blkback {
+	struct ev_loop *loop;
+	struct pvio_blkback_config cfg;
+	char backend[BB_PATH_MAX];
+	char frontend[BB_PATH_MAX];
+	uint32_t domid;
+
+	/* xenstore */
+	struct xs_handle *xs;
+	ev_io xs_io;
+	ev_timer close_timer;		/* detach: bounded wait for the frontend */
+	char watch_be[40], watch_fe[40];
+
+	/* handshake state */
+	enum pvio_blkback_state state;	/* what we last wrote to B/state */
+	bool stale_frontend;		/* frontend was Connected at start: ignore its ring */
+	bool refused;			/* keys refused; retry only after the frontend moves */
+	bool detaching;			/* toolstack detach or destroy under way */
+	bool force_close;		/* destroy: do not wait for the frontend */
+	bool detached;			/* EV_DETACHED reported */
+	bool gone;			/* backend dir removed: never write into it again */
+	bool pending_disconnect;	/* disconnect once in-flight requests finish */
+	int pending_next;		/* state to write after that disconnect */
+
+	/* connection */
+	bool connected;
+	xengnttab_handle *xgt;
+	struct pvio_evtchn *ev;
+	int lport;
+	void *ring_va;
+	unsigned ring_order;
+	enum bb_proto proto;
+	struct pvio_ring_back br;
+	struct pvio_blkback_req *reqs;	/* ring-size slots */
+	struct pvio_blkback_req *free_reqs;
+	uint32_t nr_reqs;
+
+	/* request processing */
+	bool paused;
+	bool drained_reported;
+	bool need_push;
+	bool in_work;
+	bool starved;			/* requests pending but no free slot: re-run on completion */
+	unsigned logged_bad;		/* invalid requests logged this connection (rate limit) */
+	ev_prepare prepare;		/* push responses once per loop iteration */
+	ev_idle kick_idle;		/* re-run the ring when work was deferred */
+	ev_idle broken_idle;		/* disconnect a broken ring outside the event-channel dispatch */
+
+	struct pvio_blkback_stats st;
+};
+
+/* blkback.c */
+void bb_log(struct pvio_blkback *bb, enum pvio_blkback_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void bb_event(struct pvio_blkback *bb, enum pvio_blkback_event ev);
+/* Unmap, answer @rsp_status (PVIO_BLKIF_RSP_*), free the slot. */
+void bb_finish(struct pvio_blkback *bb, struct pvio_blkback_req *r, int rsp_status);
+
+/* xenbus.c */
+int bb_xenbus_start(struct pvio_blkback *bb);
+void bb_xenbus_stop(struct pvio_blkback *bb);
+void bb_xenbus_eval(struct pvio_blkback *bb);
+/* The ring went bad (producer overrun): disconnect, backend Closing. */
+void bb_xenbus_ring_broken(struct pvio_blkback *bb);
+/* In-flight requests reached zero: finish a deferred disconnect. */
+void bb_xenbus_idle(struct pvio_blkback *bb);
+
+/* ring.c */
+int bb_ring_connect(struct pvio_blkback *bb, unsigned order, const uint32_t *refs,
+		    uint32_t port, enum bb_proto proto);
+void bb_ring_disconnect(struct pvio_blkback *bb);
+void bb_ring_work(struct pvio_blkback *bb);
+void bb_ring_push(struct pvio_blkback *bb);
+/* Write one fully initialised response (native or x86_32 layout). */
+void bb_ring_respond(struct pvio_blkback *bb, uint64_t id, uint8_t op, int status);
+
+/* map.c */
+int bb_map_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r);
+void bb_unmap_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r);
+
+#endif

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * io_uring engine: operations queue as SQEs and go to the kernel in one
+ * io_uring_submit() per batch (the blkback core kicks once per ring pass);
+ * completions wake the loop through a registered eventfd and are reaped
+ * without a system call.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+
+#include <liburing.h>
+
+#include "tapdisk.h"
+
+struct op {
+	void *tag;
+	size_t len;
+	struct op *next;
+};
+
+struct td_engine {
+	struct io_uring ring;
+	struct ev_loop *loop;
+	ev_io io;
+	int efd;
+	int fd;
+	unsigned depth, queued;
+	td_io_done_fn *done;
+	struct op *ops, *free_ops;
+};
+
+static void reap(struct td_engine *e)
+{
+	struct io_uring_cqe *cqe;
+
+	while (io_uring_peek_cqe(&e->ring, &cqe) == 0) {
+		struct op *o = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+		io_uring_cqe_seen(&e->ring, cqe);
+		if (!o)
+			continue;
+		if (res >= 0)
+			res = (size_t)res == o->len ? 0 : -EIO; /* short transfer */
+		void *tag = o->tag;
+		o->next = e->free_ops;
+		e->free_ops = o;
+		/* may queue more (flush after a write) */
+		e->done(tag, res);
+	}
+	if (e->queued)
+		io_uring_submit(&e->ring);
+	e->queued = 0;
+}
+
+static void efd_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct td_engine *e = w->data;
+	uint64_t v;
+
+	(void)loop;
+	(void)revents;
+	if (read(e->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		td_log(TD_ERR, "io_uring eventfd read: %s", strerror(errno));
+	reap(e);
+}
+
+static int u_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *done,
+		  struct td_engine **out)
+{
+	struct td_engine *e = calloc(1, sizeof(*e));
+	int err;
+
+	*out = NULL;
+	if (!e)
+		return -ENOMEM;
+	e->ops = calloc(depth, sizeof(*e->ops));
+	if (!e->ops) {
+		free(e);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < depth; i++) {
+		e->ops[i].next = e->free_ops;
+		e->free_ops = &e->ops[i];
+	}
+	e->depth = depth;
+	e->fd = fd;
+	e->done = done;
+	e->loop = loop;
+	err = io_uring_queue_init(depth, &e->ring, 0);
+	if (err) {
+		free(e->ops);
+		free(e);
+		return err;
+	}
+	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->efd < 0 || (err = io_uring_register_eventfd(&e->ring, e->efd)) != 0) {
+		err = e->efd < 0 ? -errno : err;
+		if (e->efd >= 0)
+			close(e->efd);
+		io_uring_queue_exit(&e->ring);
+		free(e->ops);
+		free(e);
+		return err;
+	}
+	ev_io_init(&e->io, efd_cb, e->efd, EV_READ);
+	e->io.data = e;
+	ev_io_start(loop, &e->io);
+	*out = e;
+	return 0;
+}
+
+static int u_queue(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
+		   const struct iovec *iov, int iovcnt, size_t len, void *tag)
+{
+	struct io_uring_sqe *sqe;
+	struct op *o = e->free_ops;
+
+	if (!o)
+		return -EBUSY;
+	sqe = io_uring_get_sqe(&e->ring);
+	if (!sqe) {
+		/* SQ full of unsubmitted entries: hand them over first. */
+		io_uring_submit(&e->ring);
+		e->queued = 0;
+		sqe = io_uring_get_sqe(&e->ring);
+		if (!sqe)
+			return -EBUSY;
+	}
+	e->free_ops = o->next;
+	o->tag = tag;
+	o->len = len;
+	switch (op) {
+	case PVIO_BLKBACK_READ:
+		io_uring_prep_readv(sqe, e->fd, iov, (unsigned)iovcnt, off);
+		break;
+	case PVIO_BLKBACK_WRITE:
+		io_uring_prep_writev(sqe, e->fd, iov, (unsigned)iovcnt, off);
+		break;
+	default:
+		io_uring_prep_fsync(sqe, e->fd, IORING_FSYNC_DATASYNC);
+		o->len = 0;
+		break;
+	}
+	io_uring_sqe_set_data(sqe, o);
+	e->queued++;
+	return 0;
+}
+
+static void u_submit(struct td_engine *e)
+{
+	if (!e->queued)
+		return;
+	int n = io_uring_submit(&e->ring);
+	if (n < 0)
+		td_log(TD_ERR, "io_uring_submit: %s", strerror(-n));
+	e->queued = 0;
+}
+
+static void u_close(struct td_engine *e)
+{
+	if (!e)
+		return;
+	ev_io_stop(e->loop, &e->io);
+	io_uring_unregister_eventfd(&e->ring);
+	close(e->efd);
+	io_uring_queue_exit(&e->ring);
+	free(e->ops);
+	free(e);
+}
+
+const struct td_engine_ops td_engine_uring = {
+	.name = "io_uring",
+	.open = u_open,
+	.queue = u_queue,
+	.submit = u_submit,
+	.close = u_close,
+};

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tapdisk: serves one VBD (blktap3 style: straight from the frontend's ring,
+ * no kernel blkback).  Reads its backend dir, opens the image, starts an
+ * I/O engine, a control socket and the blkback core on one libev loop, and
+ * exits 0 once the device is detached (1 on a fatal error, logged).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xenstore.h>
+
+#include "pvio/blkif_wire.h"
+#include "tapdisk.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: tapdisk --backend B [--engine io_uring|libaio] [--ctl SOCKET] [--log FILE]\n"
+		"Serve the virtual block device whose xenstore backend dir is B\n"
+		"(/local/domain/0/backend/vbd3/DOMID/DEVID or .../backend/vbd/...): run the\n"
+		"blkif handshake with the guest's frontend, and answer its requests from the\n"
+		"image named by B/params (aio:/path, raw:/path or /path; read-only if B/mode is r).\n"
+		"  --engine E   I/O engine: io_uring (default) or libaio\n"
+		"  --ctl PATH   control socket (default $PVIO_CTL_DIR, else $XENSIM_DIR/tapdisk,\n"
+		"               else /run/pvio; then tapdisk-DOMID-DEVID.sock); see tapctl\n"
+		"  --log FILE   append the log to FILE instead of stderr\n"
+		"Exits 0 after a clean detach (toolstack or `tapctl destroy`), 1 on a fatal error.\n");
+}
+
+static char *xs_get(struct xs_handle *xs, const char *dir, const char *key)
+{
+	char path[512];
+	unsigned int len;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	return xs_read(xs, XBT_NULL, path, &len);
+}
+
+/* B must end in /DOMID/DEVID. */
+static int parse_backend(const char *b, uint32_t *domid, uint32_t *devid)
+{
+	const char *p = strrchr(b, '/'), *q;
+	char *end;
+	unsigned long v;
+
+	if (b[0] != '/' || !p || p == b || strlen(b) > 200)
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(p + 1, &end, 10);
+	if (errno || *end || p[1] < '0' || p[1] > '9' || v > UINT32_MAX)
+		return -EINVAL;
+	*devid = (uint32_t)v;
+	for (q = p - 1; q > b && *q != '/'; q--)
+		;
+	if (*q != '/' || q[1] < '0' || q[1] > '9')
+		return -EINVAL;
+	v = strtoul(q + 1, &end, 10);
+	if (end != p || v > 0x7fef)
+		return -EINVAL;
+	*domid = (uint32_t)v;
+	return 0;
+}
+
+static int td_submit(void *ctx, struct pvio_blkback_req *req, enum pvio_blkback_op op,
+		     uint64_t off, const struct iovec *iov, int iovcnt)
+{
+	struct td *td = ctx;
+	size_t len = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	return td->eng_ops->queue(td->eng, op, off, iov, iovcnt, len, req);
+}
+
+static void td_kick(void *ctx)
+{
+	struct td *td = ctx;
+
+	td->eng_ops->submit(td->eng);
+}
+
+static const struct pvio_blkback_io_ops td_io_ops = {
+	.submit = td_submit,
+	.kick = td_kick,
+};
+
+static void io_done(void *tag, int res)
+{
+	pvio_blkback_complete(tag, res);
+}
+
+static void bb_log_cb(void *arg, enum pvio_blkback_log_level lvl, const char *msg)
+{
+	(void)arg;
+	td_log((int)lvl, "%s", msg);
+}
+
+static void bb_event_cb(void *arg, enum pvio_blkback_event ev)
+{
+	struct td *td = arg;
+
+	td_ctl_event(td->ctl, ev);
+	if (ev == PVIO_BLKBACK_EV_DETACHED) {
+		td->detached = 1;
+		ev_break(td->loop, EVBREAK_ALL);
+	}
+}
+
+static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct td *td = w->data;
+
+	(void)revents;
+	td_log(TD_INFO, "signal %d: closing down", w->signum);
+	if (td->bb)
+		pvio_blkback_shutdown(td->bb, "signal");
+	else
+		ev_break(loop, EVBREAK_ALL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "backend", required_argument, NULL, 'b' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ "ctl", required_argument, NULL, 'c' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *engine = "io_uring", *ctl = NULL, *logf = NULL, *path;
+	struct td td = { .exit_code = 1 };
+	struct xs_handle *xs;
+	char *params, *mode, *dev, ctlpath[4200];
+	ev_signal sterm, sint;
+	int o, err, readonly;
+
+	td.img.fd = -1;
+	while ((o = getopt_long(argc, argv, "b:e:c:l:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'b': td.backend = optarg; break;
+		case 'e': engine = optarg; break;
+		case 'c': ctl = optarg; break;
+		case 'l': logf = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind != argc || !td.backend) {
+		usage(stderr);
+		return 1;
+	}
+	err = td_log_open(logf);
+	if (err)
+		td_log(TD_WARN, "cannot open log %s: %s: logging to stderr", logf, strerror(-err));
+	if (!strcmp(engine, "io_uring"))
+		td.eng_ops = &td_engine_uring;
+	else if (!strcmp(engine, "libaio"))
+		td.eng_ops = &td_engine_aio;
+	else {
+		td_log(TD_ERR, "unknown engine '%s' (io_uring or libaio)", engine);
+		return 1;
+	}
+	if (parse_backend(td.backend, &td.domid, &td.devid)) {
+		td_log(TD_ERR, "backend '%s' does not end in /DOMID/DEVID", td.backend);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	xs = xs_open(0);
+	if (!xs) {
+		td_log(TD_ERR, "cannot reach xenstore: %s", strerror(errno));
+		return 1;
+	}
+	params = xs_get(xs, td.backend, "params");
+	mode = xs_get(xs, td.backend, "mode");
+	dev = xs_get(xs, td.backend, "dev");
+	xs_close(xs);
+	snprintf(td.dev, sizeof(td.dev), "%s", dev ? dev : "");
+	if (!td.dev[0])
+		snprintf(td.dev, sizeof(td.dev), "vbd-%u-%u", td.domid, td.devid);
+	td_log_set_device(td.dev);
+	free(dev);
+	if (!params) {
+		td_log(TD_ERR, "%s/params is missing: no such device", td.backend);
+		free(mode);
+		return 1;
+	}
+	snprintf(td.params, sizeof(td.params), "%s", params);
+	free(params);
+	readonly = mode && mode[0] == 'r';
+	if (mode && strcmp(mode, "r") && strcmp(mode, "w"))
+		td_log(TD_WARN, "%s/mode '%.20s' is neither r nor w: serving %s", td.backend, mode,
+		       readonly ? "read-only" : "read-write");
+	free(mode);
+
+	td.drv = td_driver_for(td.params, &path);
+	if (!td.drv)
+		return 1;
+	if (td.drv->open(path, readonly, &td.img))
+		return 1;
+
+	td.loop = ev_default_loop(EVFLAG_AUTO);
+	if (!td.loop) {
+		td_log(TD_ERR, "cannot start the event loop");
+		goto out_img;
+	}
+	/* One engine slot per ring entry of the largest ring we offer. */
+	err = td.eng_ops->open(td.loop, td.img.fd,
+			       pvio_ring_blkif_nr_ents(PVIO_RING_BYTES(PVIO_RING_MAX_ORDER)), io_done,
+			       &td.eng);
+	if (err) {
+		td_log(TD_ERR, "cannot start the %s engine: %s", td.eng_ops->name, strerror(-err));
+		goto out_img;
+	}
+	td_log(TD_INFO, "engine %s", td.eng_ops->name);
+	if (!ctl) {
+		td_ctl_default_path(td.domid, td.devid, ctlpath, sizeof(ctlpath));
+		ctl = ctlpath;
+	}
+	if (td_ctl_open(&td, ctl))
+		goto out_eng;
+
+	struct pvio_blkback_config cfg = {
+		.backend = td.backend,
+		.sectors = td.img.size / PVIO_BLKIF_SECTOR_SIZE,
+		.physical_sector_size = td.img.phys_sector,
+		.readonly = readonly,
+		.max_ring_page_order = PVIO_RING_MAX_ORDER,
+		.ops = &td_io_ops,
+		.ops_ctx = &td,
+		.on_event = bb_event_cb,
+		.log = bb_log_cb,
+		.arg = &td,
+	};
+	err = pvio_blkback_create(td.loop, &cfg, &td.bb);
+	if (err) {
+		td_log(TD_ERR, "cannot start the backend for %s: %s", td.backend, strerror(-err));
+		goto out_ctl;
+	}
+	ev_signal_init(&sterm, sig_cb, SIGTERM);
+	sterm.data = &td;
+	ev_signal_start(td.loop, &sterm);
+	ev_signal_init(&sint, sig_cb, SIGINT);
+	sint.data = &td;
+	ev_signal_start(td.loop, &sint);
+
+	ev_run(td.loop, 0);
+
+	ev_signal_stop(td.loop, &sterm);
+	ev_signal_stop(td.loop, &sint);
+	if (td.detached) {
+		td.exit_code = 0;
+		td_log(TD_INFO, "exiting after detach");
+	}
+	pvio_blkback_destroy(td.bb);
+	td.bb = NULL;
+out_ctl:
+	td_ctl_close(td.ctl);
+	td.ctl = NULL;
+out_eng:
+	td.eng_ops->close(td.eng);
+out_img:
+	td.drv->close(&td.img);
+	if (td.loop)
+		ev_loop_destroy(td.loop);
+	return td.exit_code;
+}

@@ -1,0 +1,1166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A hostile blkif frontend against a real tapdisk.
+ *
+ * This one process is both the toolstack (dom0 xenstore connection: it
+ * writes the backend and frontend dirs, starts tapdisk with `xensim run 0`)
+ * and the guest (a domU xenstore connection, the domain's RAM and grant
+ * table, an event-channel handle): it does the vbd handshake by hand and
+ * puts raw pvio_blkif_requests on the ring, good and bad, checking every
+ * response and the image file behind it.
+ *
+ * Usage: test-blkback [--engine io_uring|libaio] [--quick]
+ * Needs XENSIM, TAPDISK, TAPCTL (paths of the built programs).
+ * Every wait is on an event (xenstore watch, event channel, pidfd) with a
+ * deadline that only turns a hang into a failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <xenstore.h>
+
+#include "pvio/blkif_wire.h"
+#include "pvio/evtchn.h"
+#include "pvio/grant.h"
+#include "pvio/ring.h"
+#include "pvio/xensim.h"
+
+#define TMO 10000 /* ms: a deadline, never a synchronisation */
+#define IMG_SECTORS 16384ull /* 8 MiB */
+#define NDATA 24 /* data pages the guest owns */
+
+static int failures, checks;
+static const char *xensim_bin, *tapdisk_bin, *tapctl_bin;
+static char dir[64], ctl_dir[128];
+static uint32_t dom;
+static struct xs_handle *xs0, *xsg;
+static struct xsim_domain *gd;
+static struct pvio_evtchn *gev;
+
+#define CHECK(cond, ...)                                                              \
+	do {                                                                          \
+		checks++;                                                             \
+		if (!(cond)) {                                                        \
+			failures++;                                                   \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+			fprintf(stderr, __VA_ARGS__);                                 \
+			fprintf(stderr, "\n");                                        \
+		}                                                                     \
+	} while (0)
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "FATAL: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ll + ts.tv_nsec / 1000000;
+}
+
+/* ---- xenstore helpers ---------------------------------------------------- */
+
+static void xw(struct xs_handle *xs, const char *path, const char *fmt, ...)
+{
+	char v[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	if (!xs_write(xs, XBT_NULL, path, v, (unsigned)strlen(v)))
+		die("xs_write %s: %s", path, strerror(errno));
+}
+
+static char *xr(struct xs_handle *xs, const char *path)
+{
+	unsigned len;
+	return xs_read(xs, XBT_NULL, path, &len);
+}
+
+static int xr_int(struct xs_handle *xs, const char *path)
+{
+	char *v = xr(xs, path);
+	int n = v ? atoi(v) : -1;
+	free(v);
+	return n;
+}
+
+/* Wait until @path reads as one of the states in @want (a bitmask of
+ * 1 << state).  Returns the state, or -1 at the deadline. */
+static int wait_state(struct xs_handle *xs, const char *path, unsigned want)
+{
+	long long end = now_ms() + TMO;
+	char tok[32];
+	int st = -1;
+
+	snprintf(tok, sizeof(tok), "w%lld", now_ms());
+	if (!xs_watch(xs, path, tok))
+		die("xs_watch %s", path);
+	for (;;) {
+		st = xr_int(xs, path);
+		if (st >= 0 && st < 32 && (want & (1u << st)))
+			break;
+		long long left = end - now_ms();
+		if (left <= 0) {
+			st = -1;
+			break;
+		}
+		struct pollfd p = { .fd = xs_fileno(xs), .events = POLLIN };
+		if (poll(&p, 1, (int)left) > 0) {
+			char **ev;
+			while ((ev = xs_check_watch(xs)))
+				free(ev);
+		}
+	}
+	xs_unwatch(xs, path, tok);
+	return st;
+}
+
+/* ---- the VBD and its tapdisk ---------------------------------------------- */
+
+struct vbd {
+	uint32_t devid;
+	char be[128], fe[128];
+	char image[192], log[192], sock[256];
+	int readonly;
+	pid_t pid;
+	int pidfd;
+	int img_fd;
+};
+
+static void mkperm(struct xs_handle *xs, const char *path, uint32_t owner, uint32_t reader)
+{
+	struct xs_permissions p[2] = {
+		{ .id = owner, .perms = XS_PERM_NONE },
+		{ .id = reader, .perms = XS_PERM_READ },
+	};
+	if (!xs_set_permissions(xs, XBT_NULL, path, p, 2))
+		die("xs_set_permissions %s: %s", path, strerror(errno));
+}
+
+/* Write B and F as docs/block-path.md says `xensim vbd attach` does. */
+static void vbd_create(struct vbd *v, uint32_t devid, int readonly, const char *vdev)
+{
+	char p[256];
+
+	memset(v, 0, sizeof(*v));
+	v->devid = devid;
+	v->readonly = readonly;
+	v->pid = -1;
+	v->pidfd = -1;
+	snprintf(v->be, sizeof(v->be), "/local/domain/0/backend/vbd3/%u/%u", dom, devid);
+	snprintf(v->fe, sizeof(v->fe), "/local/domain/%u/device/vbd/%u", dom, devid);
+	snprintf(v->image, sizeof(v->image), "%s/disk-%u.img", dir, devid);
+	snprintf(v->log, sizeof(v->log), "%s/tapdisk-%u.log", dir, devid);
+	snprintf(v->sock, sizeof(v->sock), "%s/tapdisk-%u-%u.sock", ctl_dir, dom, devid);
+	v->img_fd = open(v->image, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (v->img_fd < 0 || ftruncate(v->img_fd, (off_t)(IMG_SECTORS * 512)) < 0)
+		die("image %s: %s", v->image, strerror(errno));
+	/* recognisable initial contents */
+	static uint8_t buf[1 << 16];
+	for (uint64_t off = 0; off < IMG_SECTORS * 512; off += sizeof(buf)) {
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = (uint8_t)((off + i) * 131 >> 9 ^ (off + i));
+		if (pwrite(v->img_fd, buf, sizeof(buf), (off_t)off) != (ssize_t)sizeof(buf))
+			die("pwrite image");
+	}
+	/* parents first, with libxl's permissions, so every key inherits them */
+	if (!xs_mkdir(xs0, XBT_NULL, v->be) || !xs_mkdir(xs0, XBT_NULL, v->fe))
+		die("xs_mkdir");
+	mkperm(xs0, v->be, 0, dom);
+	mkperm(xs0, v->fe, dom, 0);
+#define B(k, ...) (snprintf(p, sizeof(p), "%s/%s", v->be, k), xw(xs0, p, __VA_ARGS__))
+#define F(k, ...) (snprintf(p, sizeof(p), "%s/%s", v->fe, k), xw(xs0, p, __VA_ARGS__))
+	B("frontend", "%s", v->fe);
+	B("frontend-id", "%u", dom);
+	B("online", "1");
+	B("state", "1");
+	B("params", "aio:%s", v->image);
+	B("mode", "%s", readonly ? "r" : "w");
+	B("dev", "%s", vdev);
+	B("type", "phy");
+	B("device-type", "disk");
+	B("removable", "0");
+	B("bootable", "1");
+	B("discard-enable", "0");
+	F("backend", "%s", v->be);
+	F("backend-id", "0");
+	F("state", "1");
+	F("virtual-device", "%u", devid);
+	F("device-type", "disk");
+	F("trusted", "1");
+#undef B
+#undef F
+}
+
+/* every tapdisk we started, so a failing run never leaves one behind */
+static pid_t children[16];
+static int nchildren;
+
+static void tapdisk_start(struct vbd *v, const char *engine)
+{
+	v->pid = fork();
+	if (v->pid < 0)
+		die("fork");
+	if (v->pid == 0) {
+		/* stdout/stderr must not keep the test's pipes open */
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 1);
+			dup2(nul, 2);
+		}
+		execl(xensim_bin, "xensim", "run", "0", "--", tapdisk_bin, "--backend", v->be,
+		      "--engine", engine, "--log", v->log, (char *)NULL);
+		_exit(127);
+	}
+	if (nchildren < 16)
+		children[nchildren++] = v->pid;
+	v->pidfd = (int)syscall(SYS_pidfd_open, v->pid, 0);
+	if (v->pidfd < 0)
+		die("pidfd_open: %s", strerror(errno));
+}
+
+/* Wait for tapdisk to exit; returns its exit status, -1 at the deadline. */
+static int tapdisk_wait(struct vbd *v, int timeout_ms)
+{
+	struct pollfd p = { .fd = v->pidfd, .events = POLLIN };
+	int st;
+
+	if (v->pid < 0)
+		return -2;
+	if (poll(&p, 1, timeout_ms) != 1)
+		return -1;
+	if (waitpid(v->pid, &st, 0) != v->pid)
+		return -1;
+	close(v->pidfd);
+	v->pid = -1;
+	v->pidfd = -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int tapdisk_alive(struct vbd *v)
+{
+	struct pollfd p = { .fd = v->pidfd, .events = POLLIN };
+	return v->pid > 0 && poll(&p, 1, 0) == 0;
+}
+
+static int log_has(struct vbd *v, const char *s)
+{
+	static char buf[1 << 20];
+	int fd = open(v->log, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return 0;
+	buf[n] = 0;
+	return strstr(buf, s) != NULL;
+}
+
+/* ---- the guest's frontend --------------------------------------------------- */
+
+struct page {
+	void *va;
+	uint64_t gfn;
+	grant_ref_t ref;
+};
+
+struct fe {
+	struct vbd *v;
+	unsigned order;
+	void *ring_va;
+	uint64_t ring_gfn;
+	grant_ref_t rrefs[16];
+	int port;
+	struct pvio_ring_front fr;
+	struct page data[NDATA];
+	struct page ro;			/* granted read-only */
+	grant_ref_t ungranted;		/* allocated, never granted */
+	struct page foreign;		/* granted to another domain */
+	unsigned long events;
+};
+
+static void on_evt(struct pvio_evtchn *e, evtchn_port_t p, void *arg)
+{
+	(void)e;
+	(void)p;
+	(*(unsigned long *)arg)++;
+}
+
+static void page_grant(struct page *pg, domid_t to, int ro)
+{
+	if (xsim_pages_alloc(gd, 1, &pg->va, &pg->gfn))
+		die("xsim_pages_alloc");
+	if (pvio_gnt_alloc_refs(gd, 1, &pg->ref) || pvio_gnt_grant_access(gd, pg->ref, to, pg->gfn, ro))
+		die("grant");
+}
+
+static void fe_pages(struct fe *f)
+{
+	for (int i = 0; i < NDATA; i++)
+		page_grant(&f->data[i], 0, 0);
+	page_grant(&f->ro, 0, 1);
+	page_grant(&f->foreign, (domid_t)(dom + 7), 0);
+	if (pvio_gnt_alloc_refs(gd, 1, &f->ungranted))
+		die("alloc ref");
+}
+
+static void fpath(struct fe *f, char *p, size_t n, const char *k)
+{
+	snprintf(p, n, "%s/%s", f->v->fe, k);
+}
+
+/* Publish a fresh ring; keys written as given by @bad (NULL: correct). */
+static void fe_ring_new(struct fe *f, unsigned order)
+{
+	f->order = order;
+	if (xsim_pages_alloc(gd, 1u << order, &f->ring_va, &f->ring_gfn))
+		die("ring pages");
+	pvio_ring_sring_init(f->ring_va);
+	if (pvio_gnt_alloc_refs(gd, 1u << order, f->rrefs))
+		die("ring refs");
+	for (unsigned i = 0; i < 1u << order; i++)
+		if (pvio_gnt_grant_access(gd, f->rrefs[i], 0, f->ring_gfn + i, 0))
+			die("grant ring");
+	f->port = pvio_evtchn_alloc_unbound(gev, 0, on_evt, &f->events);
+	if (f->port < 0)
+		die("alloc_unbound");
+	if (pvio_ring_blkif_front_init(&f->fr, f->ring_va, PVIO_RING_BYTES(order)) <= 0)
+		die("front_init");
+}
+
+/* Tear the ring down; the backend must have unmapped it (end access
+ * fails with -EBUSY while mapped). Returns 0 if every grant ended. */
+static int fe_ring_free(struct fe *f)
+{
+	int bad = 0;
+
+	for (unsigned i = 0; i < 1u << f->order; i++)
+		if (pvio_gnt_end_access(gd, f->rrefs[i]))
+			bad++;
+	if (bad)
+		return -EBUSY;
+	pvio_gnt_free_refs(gd, 1u << f->order, f->rrefs);
+	pvio_evtchn_unbind(gev, (evtchn_port_t)f->port);
+	xsim_pages_free(gd, f->ring_va, 1u << f->order);
+	f->ring_va = NULL;
+	return 0;
+}
+
+static void fe_write_keys(struct fe *f, const char *proto)
+{
+	char p[256], k[32];
+
+	fpath(f, p, sizeof(p), "ring-page-order");
+	if (f->order)
+		xw(xsg, p, "%u", f->order);
+	else
+		xs_rm(xsg, XBT_NULL, p);
+	for (unsigned i = 0; i < 1u << f->order; i++) {
+		if (f->order)
+			snprintf(k, sizeof(k), "ring-ref%u", i);
+		else
+			snprintf(k, sizeof(k), "ring-ref");
+		fpath(f, p, sizeof(p), k);
+		xw(xsg, p, "%u", f->rrefs[i]);
+	}
+	fpath(f, p, sizeof(p), "event-channel");
+	xw(xsg, p, "%d", f->port);
+	fpath(f, p, sizeof(p), "protocol");
+	if (proto)
+		xw(xsg, p, "%s", proto);
+	else
+		xs_rm(xsg, XBT_NULL, p);
+}
+
+static void fe_state(struct fe *f, int st)
+{
+	char p[256];
+	fpath(f, p, sizeof(p), "state");
+	xw(xsg, p, "%d", st);
+}
+
+static int be_state_wait(struct fe *f, unsigned want)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/state", f->v->be);
+	return wait_state(xsg, p, want);
+}
+
+/* Full handshake; returns the backend's final state (4 on success). */
+static int fe_connect(struct fe *f, unsigned order, const char *proto)
+{
+	if (be_state_wait(f, 1u << 2) != 2)
+		return -1;
+	fe_ring_new(f, order);
+	fe_write_keys(f, proto);
+	fe_state(f, 3);
+	int st = be_state_wait(f, 1u << 4 | 1u << 5 | 1u << 6);
+	if (st == 4)
+		fe_state(f, 4);
+	return st;
+}
+
+/* Put @n requests, push, notify if asked. */
+static void fe_send(struct fe *f, const struct pvio_blkif_request *rq, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (pvio_ring_blkif_put_request(&f->fr, &rq[i]))
+			die("put_request");
+	if (pvio_ring_front_push_requests(&f->fr))
+		pvio_evtchn_notify(gev, (evtchn_port_t)f->port);
+}
+
+/* Collect @n responses (any order) within @tmo ms; returns how many came. */
+static int fe_collect(struct fe *f, struct pvio_blkif_response *rs, int n, int tmo)
+{
+	long long end = now_ms() + tmo;
+	int got = 0;
+
+	while (got < n) {
+		int r = pvio_ring_front_poll_responses(&f->fr);
+		if (r == 0)
+			r = pvio_ring_front_final_check(&f->fr);
+		if (r < 0)
+			die("backend broke the response ring");
+		if (r > 0) {
+			while (got < n && pvio_ring_blkif_copy_response(&f->fr, &rs[got]) == 1)
+				got++;
+			continue;
+		}
+		long long left = end - now_ms();
+		if (left <= 0)
+			break;
+		pvio_evtchn_wait(gev, (int)left);
+	}
+	return got;
+}
+
+static struct pvio_blkif_response fe_do(struct fe *f, const struct pvio_blkif_request *rq)
+{
+	struct pvio_blkif_response rs;
+
+	memset(&rs, 0xee, sizeof(rs));
+	fe_send(f, rq, 1);
+	if (fe_collect(f, &rs, 1, TMO) != 1) {
+		CHECK(0, "no response to id %" PRIu64 " op %u", rq->id, rq->operation);
+		rs.status = 99;
+	}
+	return rs;
+}
+
+static uint64_t next_id = 1000;
+/* what the harness expects tapdisk's stats to have counted */
+static unsigned long good_reads, exp_invalid, exp_unsupported;
+
+static struct pvio_blkif_request mkreq(uint8_t op, uint64_t sector, int nseg, const struct page *pages,
+				       uint8_t first, uint8_t last)
+{
+	struct pvio_blkif_request r;
+
+	memset(&r, 0, sizeof(r));
+	r.operation = op;
+	r.nr_segments = (uint8_t)nseg;
+	r.handle = 0;
+	r.id = next_id++;
+	r.sector_number = sector;
+	for (int i = 0; i < nseg && i < PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST; i++) {
+		r.seg[i].gref = pages[i % NDATA].ref;
+		r.seg[i].first_sect = first;
+		r.seg[i].last_sect = last;
+	}
+	return r;
+}
+
+static uint8_t pat(uint32_t seed, uint32_t i)
+{
+	uint32_t x = seed * 2654435761u + i * 40503u;
+	return (uint8_t)(x ^ (x >> 13) ^ (x >> 24));
+}
+
+/* A good read of sector 0..7 into data[0]: proves the ring still serves. */
+static void check_still_serving(struct fe *f, const char *after)
+{
+	struct pvio_blkif_request rq = mkreq(PVIO_BLKIF_OP_READ, 8, 1, f->data, 0, 7);
+	struct pvio_blkif_response rs = fe_do(f, &rq);
+	good_reads++;
+	CHECK(rs.id == rq.id && rs.status == PVIO_BLKIF_RSP_OKAY,
+	      "good read after %s: id %" PRIu64 "/%" PRIu64 " status %d", after, rs.id, rq.id, rs.status);
+}
+
+static void expect_status(struct fe *f, struct pvio_blkif_request rq, int status, const char *what)
+{
+	struct pvio_blkif_response rs = fe_do(f, &rq);
+	if (status == PVIO_BLKIF_RSP_EOPNOTSUPP)
+		exp_unsupported++;
+	else if (status == PVIO_BLKIF_RSP_ERROR)
+		exp_invalid++;
+	CHECK(rs.id == rq.id && rs.status == status && rs.operation == rq.operation &&
+	      rs._pad1 == 0 && rs._pad2 == 0,
+	      "%s: id %" PRIu64 " (want %" PRIu64 ") status %d (want %d) op %u pads %u/%u", what, rs.id,
+	      rq.id, rs.status, status, rs.operation, rs._pad1, rs._pad2);
+	check_still_serving(f, what);
+}
+
+/* ---- tests -------------------------------------------------------------------- */
+
+struct counts {
+	unsigned long reads, writes, flushes;
+};
+
+/* Random reads and writes, up to 8 in flight, every byte verified against
+ * the image file. */
+static void good_path(struct fe *f, struct counts *c, int rounds, unsigned seed)
+{
+	struct vbd *v = f->v;
+
+	srand(seed);
+	for (int round = 0; round < rounds; round++) {
+		struct pvio_blkif_request rq[8];
+		struct pvio_blkif_response rs[8];
+		int n = 1 + rand() % 8, pg = 0;
+		struct { uint64_t sector; int nseg, first, last, page0, write; uint32_t seed; } d[8];
+
+		/* non-overlapping disk ranges: each request gets its own 64-sector zone */
+		for (int i = 0; i < n; i++) {
+			int nseg = 1 + rand() % 3;
+			if (pg + nseg > NDATA)
+				nseg = 1;
+			int first = rand() % 8, last = first + rand() % (8 - first);
+			d[i].nseg = nseg;
+			d[i].first = first;
+			d[i].last = last;
+			d[i].page0 = pg;
+			d[i].write = rand() % 2;
+			d[i].seed = (uint32_t)rand();
+			d[i].sector = (uint64_t)(rand() % (int)(IMG_SECTORS / 64 / 8)) * 64 * 8 + (uint64_t)i * 64;
+			if (d[i].write)
+				for (int s = 0; s < nseg; s++)
+					for (uint32_t b = 0; b < 4096; b++)
+						((uint8_t *)f->data[pg + s].va)[b] = pat(d[i].seed, (uint32_t)s * 4096 + b);
+			else
+				for (int s = 0; s < nseg; s++)
+					memset(f->data[pg + s].va, 0x5a, 4096);
+			rq[i] = mkreq(d[i].write ? PVIO_BLKIF_OP_WRITE : PVIO_BLKIF_OP_READ, d[i].sector, nseg,
+				      &f->data[pg], (uint8_t)first, (uint8_t)last);
+			pg += nseg;
+		}
+		fe_send(f, rq, n);
+		int got = fe_collect(f, rs, n, TMO);
+		CHECK(got == n, "round %d: %d of %d responses", round, got, n);
+		for (int k = 0; k < got; k++) {
+			int i = -1;
+			for (int j = 0; j < n; j++)
+				if (rq[j].id == rs[k].id)
+					i = j;
+			CHECK(i >= 0 && rs[k].status == 0, "round %d: response id %" PRIu64 " status %d", round,
+			      rs[k].id, rs[k].status);
+			if (i < 0 || rs[k].status)
+				continue;
+			int secs = d[i].last - d[i].first + 1;
+			uint8_t buf[4096];
+			for (int s = 0; s < d[i].nseg; s++) {
+				off_t off = (off_t)((d[i].sector + (uint64_t)(s * secs)) * 512);
+				size_t len = (size_t)secs * 512;
+				const uint8_t *mem = (const uint8_t *)f->data[d[i].page0 + s].va + d[i].first * 512;
+				if (pread(v->img_fd, buf, len, off) != (ssize_t)len)
+					die("pread");
+				CHECK(!memcmp(buf, mem, len), "round %d req %d seg %d: %s data differs from the image",
+				      round, i, s, d[i].write ? "written" : "read");
+				if (d[i].write) {
+					/* and the sectors outside first..last were not sent */
+					CHECK(mem[0] == pat(d[i].seed, (uint32_t)s * 4096 + d[i].first * 512u),
+					      "pattern");
+				}
+			}
+			if (d[i].write)
+				c->writes++;
+			else
+				c->reads++;
+		}
+	}
+}
+
+static void test_flush(struct fe *f, struct counts *c)
+{
+	struct pvio_blkif_request rq = mkreq(PVIO_BLKIF_OP_FLUSH_DISKCACHE, 0, 0, f->data, 0, 0);
+	struct pvio_blkif_response rs = fe_do(f, &rq);
+	CHECK(rs.id == rq.id && rs.status == 0, "flush: status %d", rs.status);
+	c->flushes++;
+	/* flush carrying data (Linux blkfront's FUA/preflush writes) */
+	memset(f->data[0].va, 0xa7, 4096);
+	rq = mkreq(PVIO_BLKIF_OP_FLUSH_DISKCACHE, 4000, 1, f->data, 0, 7);
+	rs = fe_do(f, &rq);
+	CHECK(rs.id == rq.id && rs.status == 0, "flush with data: status %d", rs.status);
+	uint8_t buf[4096];
+	CHECK(pread(f->v->img_fd, buf, 4096, 4000 * 512) == 4096 && buf[0] == 0xa7 && buf[4095] == 0xa7,
+	      "flush with data: data not in the image");
+	c->flushes++;
+}
+
+static void test_malformed(struct fe *f)
+{
+	struct pvio_blkif_request rq;
+	struct page pg[1];
+
+	expect_status(f, mkreq(99, 0, 1, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR, "unknown op 99");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_RESERVED_1, 0, 1, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "reserved op 4");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_WRITE_BARRIER, 0, 1, f->data, 0, 7),
+		      PVIO_BLKIF_RSP_EOPNOTSUPP, "barrier (not advertised)");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_DISCARD, 0, 0, f->data, 0, 0), PVIO_BLKIF_RSP_EOPNOTSUPP,
+		      "discard (not advertised)");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_INDIRECT, 0, 0, f->data, 0, 0), PVIO_BLKIF_RSP_EOPNOTSUPP,
+		      "indirect (not advertised)");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, 0, 0, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR, "read, 0 segments");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_WRITE, 0, 0, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR, "write, 0 segments");
+	rq = mkreq(PVIO_BLKIF_OP_READ, 0, 11, f->data, 0, 7);
+	rq.nr_segments = 12; /* the 12th descriptor would lie past seg[] */
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "12 segments");
+	rq.nr_segments = 255;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "255 segments");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, 0, 1, f->data, 5, 4), PVIO_BLKIF_RSP_ERROR, "first > last");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, 0, 1, f->data, 0, 8), PVIO_BLKIF_RSP_ERROR, "last_sect 8");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_WRITE, 0, 1, f->data, 8, 8), PVIO_BLKIF_RSP_ERROR, "first 8 last 8");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, IMG_SECTORS - 1, 1, f->data, 0, 1), PVIO_BLKIF_RSP_ERROR,
+		      "range past the disk end");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, IMG_SECTORS, 1, f->data, 0, 0), PVIO_BLKIF_RSP_ERROR,
+		      "start at the disk end");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_WRITE, UINT64_MAX - 3, 1, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "sector wrap");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, UINT64_MAX / 512, 1, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "byte offset overflow");
+	pg[0].ref = f->ungranted;
+	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, 0, 1, pg, 0, 7), PVIO_BLKIF_RSP_ERROR, "ungranted gref");
+	pg[0].ref = f->foreign.ref;
+	expect_status(f, mkreq(PVIO_BLKIF_OP_WRITE, 0, 1, pg, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "gref granted to another domain");
+	pg[0].ref = 0x7fffffff;
+	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, 0, 1, pg, 0, 7), PVIO_BLKIF_RSP_ERROR, "gref beyond the table");
+	/* one bad ref among good ones: the whole request fails, nothing stays mapped */
+	rq = mkreq(PVIO_BLKIF_OP_READ, 0, 4, f->data, 0, 7);
+	rq.seg[2].gref = f->ungranted;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "one ungranted gref of four");
+	pg[0] = f->ro;
+	memset(f->ro.va, 0x11, 4096);
+	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, 0, 1, pg, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "read into a read-only grant");
+	CHECK(((uint8_t *)f->ro.va)[0] == 0x11 && ((uint8_t *)f->ro.va)[4095] == 0x11,
+	      "read-only granted page was written");
+	/* A read-only grant is fine as the source of a write. */
+	rq = mkreq(PVIO_BLKIF_OP_WRITE, 16, 1, pg, 0, 7);
+	struct pvio_blkif_response rs = fe_do(f, &rq);
+	CHECK(rs.status == 0, "write from a read-only grant: status %d", rs.status);
+	/* every segment page of the bad requests is unmapped: grants end */
+	for (int i = 0; i < 4; i++) {
+		CHECK(pvio_gnt_end_access(gd, f->data[i].ref) == 0, "data page %d still mapped", i);
+		pvio_gnt_grant_access(gd, f->data[i].ref, 0, f->data[i].gfn, 0);
+	}
+}
+
+static int tapctl(struct vbd *v, const char *cmd, char *out, size_t len)
+{
+	char c[1024];
+	FILE *p;
+	size_t n;
+
+	snprintf(c, sizeof(c), "'%s' --ctl-dir '%s' %s %u %u", tapctl_bin, ctl_dir, cmd, dom, v->devid);
+	p = popen(c, "r");
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
+	out[n] = 0;
+	return pclose(p);
+}
+
+/* tapctl stats, parsed by python3's json module. */
+static int stats(struct vbd *v, unsigned long *r, unsigned long *w, unsigned long *fl, unsigned long *inv,
+		 unsigned long *uns, unsigned long *infl, char *paused, size_t plen)
+{
+	char c[1024], out[512];
+	FILE *p;
+
+	snprintf(c, sizeof(c),
+		 "'%s' --ctl-dir '%s' stats %u %u | python3 -c 'import json,sys; d=json.load(sys.stdin); "
+		 "print(d[\"requests\"][\"read\"], d[\"requests\"][\"write\"], d[\"requests\"][\"flush\"], "
+		 "d[\"errors\"][\"invalid\"], d[\"errors\"][\"unsupported\"], d[\"in_flight\"], "
+		 "str(d[\"paused\"]).lower(), sum(d[\"latency_us\"][\"counts\"]))'",
+		 tapctl_bin, ctl_dir, dom, v->devid);
+	p = popen(c, "r");
+	if (!p)
+		return -1;
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	if (pclose(p) != 0)
+		return -1;
+	unsigned long lat;
+	char ps[16];
+	if (sscanf(out, "%lu %lu %lu %lu %lu %lu %15s %lu", r, w, fl, inv, uns, infl, ps, &lat) != 8)
+		return -1;
+	snprintf(paused, plen, "%s", ps);
+	return lat == *r + *w + *fl ? 0 : -2;
+}
+
+static void test_pause(struct fe *f)
+{
+	char out[512];
+	struct pvio_blkif_response rs;
+
+	CHECK(tapctl(f->v, "pause", out, sizeof(out)) == 0 && strstr(out, "\"paused\":true"), "pause: %s", out);
+	struct pvio_blkif_request rq = mkreq(PVIO_BLKIF_OP_READ, 0, 1, f->data, 0, 7);
+	fe_send(f, &rq, 1);
+	/* A negative check: nothing may come while paused.  The bounded wait
+	 * is the claim itself, not synchronisation. */
+	CHECK(fe_collect(f, &rs, 1, 300) == 0, "paused tapdisk answered");
+	unsigned long r, w, fl, inv, uns, infl;
+	char paused[16];
+	CHECK(stats(f->v, &r, &w, &fl, &inv, &uns, &infl, paused, sizeof(paused)) == 0 &&
+	      !strcmp(paused, "true"), "stats while paused: paused=%s", paused);
+	CHECK(tapctl(f->v, "unpause", out, sizeof(out)) == 0 && strstr(out, "\"paused\":false"), "unpause: %s", out);
+	CHECK(fe_collect(f, &rs, 1, TMO) == 1 && rs.id == rq.id && rs.status == 0,
+	      "request queued while paused was not served after unpause");
+}
+
+/* Bad xenstore keys: refused (backend Closing, logged), tapdisk alive;
+ * the frontend re-initialises and the next attempt is judged afresh. */
+static void test_bad_keys(struct fe *f)
+{
+	static const struct { const char *key, *val, *logged; } bad[] = {
+		{ "ring-page-order", "9", "ring-page-order '9'" },
+		{ "ring-page-order", "4294967295", "ring-page-order '4294967295'" },
+		{ "ring-page-order", "18446744073709551617", "ring-page-order '18446744073709551617'" },
+		{ "ring-page-order", "garbage", "ring-page-order 'garbage'" },
+		{ "ring-page-order", "-1", "ring-page-order '-1'" },
+		{ "event-channel", NULL, "event-channel '': missing" },
+		{ "event-channel", "0", "event-channel '0'" },
+		{ "ring-ref", "x12", "ring-ref 'x12'" },
+		{ "protocol", "armv7-abi", "protocol 'armv7-abi'" },
+	};
+	char p[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(be_state_wait(f, 1u << 2) == 2, "%s=%s: backend not in InitWait", bad[i].key,
+		      bad[i].val ? bad[i].val : "(missing)");
+		fe_write_keys(f, "x86_64-abi");
+		fpath(f, p, sizeof(p), bad[i].key);
+		if (bad[i].val)
+			xw(xsg, p, "%s", bad[i].val);
+		else
+			xs_rm(xsg, XBT_NULL, p);
+		fe_state(f, 3);
+		CHECK(be_state_wait(f, 1u << 5) == 5, "%s=%s was not refused", bad[i].key,
+		      bad[i].val ? bad[i].val : "(missing)");
+		CHECK(log_has(f->v, bad[i].logged), "log does not say: %s", bad[i].logged);
+		CHECK(tapdisk_alive(f->v), "tapdisk died on %s", bad[i].key);
+		/* a frontend that gives up closes, then starts over */
+		fe_state(f, 6);
+		CHECK(be_state_wait(f, 1u << 6) == 6, "backend not Closed after the frontend closed");
+		fe_state(f, 1);
+	}
+	/* the ring was never mapped: its grants end */
+	CHECK(fe_ring_free(f) == 0, "ring still mapped after refusals");
+}
+
+/* Producer index far ahead of the ring: tapdisk disconnects that VBD
+ * (backend Closing, ring unmapped), stays alive, and serves a fresh ring. */
+static void test_overrun(struct fe *f)
+{
+	struct pvio_ring_sring *s = f->ring_va;
+	char p[256];
+
+	__atomic_store_n(&s->req_prod, f->fr.req_prod_pvt + f->fr.nr_ents + 5, __ATOMIC_RELEASE);
+	pvio_evtchn_notify(gev, (evtchn_port_t)f->port);
+	CHECK(be_state_wait(f, 1u << 5 | 1u << 6) == 5, "backend did not go Closing on a producer overrun");
+	CHECK(log_has(f->v, "broke the ring"), "overrun not logged");
+	CHECK(tapdisk_alive(f->v), "tapdisk died on a producer overrun");
+	snprintf(p, sizeof(p), "%s/error", f->v->be);
+	char *e = xr(xsg, p);
+	CHECK(e != NULL, "no error node");
+	free(e);
+	fe_state(f, 6);
+	CHECK(be_state_wait(f, 1u << 6) == 6, "backend not Closed");
+	CHECK(fe_ring_free(f) == 0, "ring still mapped after the disconnect");
+	fe_state(f, 1);
+	CHECK(fe_connect(f, 1, "x86_64-abi") == 4, "no reconnect after an overrun");
+	check_still_serving(f, "reconnect after overrun");
+}
+
+static void run_vbd(const char *engine, uint32_t devid, int full)
+{
+	struct vbd v;
+	struct fe f;
+	struct counts c = { 0 };
+	unsigned long invalid = 0, unsupported = 0;
+	char p[256], out[512];
+
+	memset(&f, 0, sizeof(f));
+	vbd_create(&v, devid, 0, "xvda");
+	f.v = &v;
+	fe_pages(&f);
+	tapdisk_start(&v, engine);
+	printf("# %s: handshake (4-page ring)\n", engine);
+	CHECK(fe_connect(&f, 2, "x86_64-abi") == 4, "no connection");
+	snprintf(p, sizeof(p), "%s/sectors", v.be);
+	CHECK(xr_int(xsg, p) == (int)IMG_SECTORS, "sectors");
+	snprintf(p, sizeof(p), "%s/info", v.be);
+	CHECK(xr_int(xsg, p) == 0, "info");
+	snprintf(p, sizeof(p), "%s/sector-size", v.be);
+	CHECK(xr_int(xsg, p) == 512, "sector-size");
+	snprintf(p, sizeof(p), "%s/feature-flush-cache", v.be);
+	CHECK(xr_int(xsg, p) == 1, "feature-flush-cache");
+	CHECK(log_has(&v, "xvda: info: connected to domain"), "connect not logged with the device name");
+
+	printf("# %s: random reads and writes, verified\n", engine);
+	good_path(&f, &c, full ? 200 : 60, 7 + devid);
+	printf("# %s: flush\n", engine);
+	test_flush(&f, &c);
+	if (full) {
+		printf("# malformed requests\n");
+		good_reads = exp_invalid = exp_unsupported = 0;
+		test_malformed(&f);
+		c.reads += good_reads;
+		c.writes += 1; /* from the read-only grant */
+		invalid = exp_invalid;
+		unsupported = exp_unsupported;
+	}
+	printf("# %s: stats\n", engine);
+	unsigned long r, w, fl, inv, uns, infl;
+	char paused[16] = "";
+	int err = stats(&v, &r, &w, &fl, &inv, &uns, &infl, paused, sizeof(paused));
+	CHECK(err == 0, "tapctl stats did not parse (or latency counts disagree): %d", err);
+	CHECK(w == c.writes && fl == c.flushes && inv == invalid && uns == unsupported && infl == 0 &&
+	      !strcmp(paused, "false"),
+	      "stats: writes %lu/%lu flushes %lu/%lu invalid %lu/%lu unsupported %lu/%lu in flight %lu", w,
+	      c.writes, fl, c.flushes, inv, invalid, uns, unsupported, infl);
+	CHECK(r == c.reads, "stats: reads %lu, expected %lu", r, c.reads);
+	CHECK(tapctl(&v, "list", out, sizeof(out)) == 0 && strstr(out, "xvda connected"), "tapctl list: %s", out);
+
+	printf("# %s: pause/unpause\n", engine);
+	test_pause(&f);
+
+	if (full) {
+		printf("# frontend close and reconnect\n");
+		fe_state(&f, 5);
+		CHECK(be_state_wait(&f, 1u << 5) == 5, "frontend Closing: backend not Closing");
+		fe_state(&f, 6);
+		CHECK(be_state_wait(&f, 1u << 6) == 6, "frontend Closed: backend not Closed");
+		CHECK(fe_ring_free(&f) == 0, "ring still mapped after Closed");
+		fe_state(&f, 1);
+		CHECK(fe_connect(&f, 0, NULL) == 4, "reconnect with a 1-page ring and no protocol key");
+		check_still_serving(&f, "reconnect");
+
+		printf("# bad xenstore keys\n");
+		fe_state(&f, 6);
+		CHECK(be_state_wait(&f, 1u << 6) == 6, "not Closed");
+		CHECK(fe_ring_free(&f) == 0, "ring still mapped");
+		fe_state(&f, 1);
+		CHECK(be_state_wait(&f, 1u << 2) == 2, "not InitWait");
+		fe_ring_new(&f, 0);
+		test_bad_keys(&f);
+		CHECK(fe_connect(&f, 4, "x86_64-abi") == 4, "good keys after bad ones: no connection");
+		check_still_serving(&f, "bad keys");
+
+		printf("# producer index overrun\n");
+		test_overrun(&f);
+
+		printf("# tapdisk restart while the frontend is Connected\n");
+		kill(v.pid, SIGKILL);
+		CHECK(tapdisk_wait(&v, TMO) == 128 + SIGKILL, "tapdisk not killed");
+		snprintf(p, sizeof(p), "%s/state", v.be);
+		xw(xs0, p, "1"); /* as a supervisor would before restarting */
+		tapdisk_start(&v, engine);
+		CHECK(be_state_wait(&f, 1u << 2) == 2, "restarted tapdisk not in InitWait");
+		CHECK(log_has(&v, "predecessor died"), "stale frontend not logged");
+		/* the dead tapdisk's mappings were released by xensim */
+		CHECK(fe_ring_free(&f) == 0, "old ring still mapped");
+		fe_ring_new(&f, 1);
+		fe_write_keys(&f, "x86_64-abi");
+		fe_state(&f, 3);
+		CHECK(be_state_wait(&f, 1u << 4) == 4, "no connection after restart");
+		fe_state(&f, 4);
+		check_still_serving(&f, "restart");
+	}
+
+	printf("# %s: toolstack detach\n", engine);
+	snprintf(p, sizeof(p), "%s/online", v.be);
+	xw(xs0, p, "0");
+	snprintf(p, sizeof(p), "%s/state", v.be);
+	xw(xs0, p, "5");
+	CHECK(be_state_wait(&f, 1u << 5 | 1u << 6) >= 5, "detach: backend not closing");
+	fe_state(&f, 6);
+	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after detach");
+	CHECK(xr_int(xs0, p) == 6, "backend state not Closed after detach");
+	CHECK(log_has(&v, "detached"), "detach not logged");
+	CHECK(fe_ring_free(&f) == 0, "ring still mapped after detach");
+	CHECK(access(v.sock, F_OK) != 0, "control socket left behind");
+	close(v.img_fd);
+}
+
+/* Read-only VBD, x86_32 protocol, destroy through tapctl. */
+/* --bench: 44 KiB reads (11 mapped segments each), 8 in flight: what a
+ * request costs with one batched map + unmap per request. */
+static void bench(const char *engine)
+{
+	struct vbd v;
+	struct fe f;
+	struct pvio_blkif_request rq[8];
+	struct pvio_blkif_response rs[8];
+	const int total = 4000;
+	long long t0;
+
+	memset(&f, 0, sizeof(f));
+	vbd_create(&v, 51760, 0, "xvdd");
+	f.v = &v;
+	fe_pages(&f);
+	tapdisk_start(&v, engine);
+	CHECK(fe_connect(&f, 0, NULL) == 4, "bench: no connection");
+	t0 = now_ms();
+	for (int done = 0; done < total; done += 8) {
+		for (int i = 0; i < 8; i++)
+			rq[i] = mkreq(PVIO_BLKIF_OP_READ, (uint64_t)((done + i) % 180) * 88, 11,
+				      &f.data[(i % 2) * 11], 0, 7);
+		fe_send(&f, rq, 8);
+		CHECK(fe_collect(&f, rs, 8, TMO) == 8, "bench responses");
+	}
+	double s = (double)(now_ms() - t0) / 1000.0;
+	printf("# bench %s: %d reads of 44 KiB in %.3f s: %.0f req/s, %.1f MiB/s\n", engine, total, s,
+	       total / s, total * 44.0 / 1024 / s);
+	fe_state(&f, 6);
+	tapctl(&v, "destroy", (char[256]){0}, 256);
+	tapdisk_wait(&v, TMO);
+	close(v.img_fd);
+}
+
+static void run_readonly(const char *engine, uint32_t devid)
+{
+	struct vbd v;
+	struct fe f;
+	char p[256], out[512];
+
+	memset(&f, 0, sizeof(f));
+	vbd_create(&v, devid, 1, "xvdb");
+	f.v = &v;
+	fe_pages(&f);
+	tapdisk_start(&v, engine);
+	printf("# read-only VBD\n");
+	CHECK(fe_connect(&f, 0, "x86_64-abi") == 4, "no connection");
+	snprintf(p, sizeof(p), "%s/info", v.be);
+	CHECK(xr_int(xsg, p) == PVIO_VDISK_READONLY, "info is not VDISK_READONLY");
+	expect_status(&f, mkreq(PVIO_BLKIF_OP_WRITE, 0, 1, f.data, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "write to a read-only VBD");
+	expect_status(&f, mkreq(PVIO_BLKIF_OP_FLUSH_DISKCACHE, 0, 1, f.data, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "flush with data to a read-only VBD");
+	/* read-back: the image is untouched and reads work */
+	struct pvio_blkif_request rq = mkreq(PVIO_BLKIF_OP_READ, 0, 1, f.data, 0, 7);
+	struct pvio_blkif_response rs = fe_do(&f, &rq);
+	uint8_t buf[4096];
+	CHECK(rs.status == 0 && pread(v.img_fd, buf, 4096, 0) == 4096 && !memcmp(buf, f.data[0].va, 4096),
+	      "read on a read-only VBD");
+
+	printf("# x86_32-abi ring\n");
+	fe_state(&f, 6);
+	CHECK(be_state_wait(&f, 1u << 6) == 6, "not Closed");
+	CHECK(fe_ring_free(&f) == 0, "ring still mapped");
+	fe_state(&f, 1);
+	CHECK(be_state_wait(&f, 1u << 2) == 2, "not InitWait");
+	fe_ring_new(&f, 0);
+	struct pvio_ring_front fr32;
+	CHECK(pvio_ring_blkif_x86_32_front_init(&fr32, f.ring_va, PVIO_RING_BYTES(0)) > 0, "init32");
+	fe_write_keys(&f, "x86_32-abi");
+	fe_state(&f, 3);
+	CHECK(be_state_wait(&f, 1u << 4) == 4, "x86_32-abi not connected");
+	fe_state(&f, 4);
+	struct pvio_blkif_x86_32_request r32;
+	memset(&r32, 0, sizeof(r32));
+	r32.operation = PVIO_BLKIF_OP_READ;
+	r32.nr_segments = 2;
+	r32.id = 0x123456789abcull;
+	r32.sector_number = 64;
+	for (int i = 0; i < 2; i++) {
+		r32.seg[i].gref = f.data[i].ref;
+		r32.seg[i].first_sect = 0;
+		r32.seg[i].last_sect = 7;
+	}
+	pvio_ring_blkif_x86_32_put_request(&fr32, &r32);
+	r32.id++;
+	r32.nr_segments = 12;
+	pvio_ring_blkif_x86_32_put_request(&fr32, &r32);
+	if (pvio_ring_front_push_requests(&fr32))
+		pvio_evtchn_notify(gev, (evtchn_port_t)f.port);
+	struct pvio_blkif_x86_32_response rs32[2];
+	int got = 0;
+	long long end = now_ms() + TMO;
+	while (got < 2 && now_ms() < end) {
+		int n = pvio_ring_front_poll_responses(&fr32);
+		if (n == 0)
+			n = pvio_ring_front_final_check(&fr32);
+		if (n > 0) {
+			while (got < 2 && pvio_ring_blkif_x86_32_copy_response(&fr32, &rs32[got]) == 1)
+				got++;
+			continue;
+		}
+		pvio_evtchn_wait(gev, (int)(end - now_ms()));
+	}
+	/* the refusal is answered at once, the read when its I/O is done */
+	int ok_read = 0, ok_bad = 0;
+	for (int i = 0; i < got; i++) {
+		ok_read |= rs32[i].id == 0x123456789abcull && rs32[i].status == 0;
+		ok_bad |= rs32[i].id == 0x123456789abdull && rs32[i].status == PVIO_BLKIF_RSP_ERROR;
+	}
+	CHECK(got == 2 && ok_read && ok_bad, "x86_32 responses: got %d (read ok %d, bad refused %d)", got,
+	      ok_read, ok_bad);
+	uint8_t img[8192];
+	CHECK(pread(v.img_fd, img, 8192, 64 * 512) == 8192 && !memcmp(img, f.data[0].va, 4096) &&
+	      !memcmp(img + 4096, f.data[1].va, 4096), "x86_32 read data");
+
+	printf("# tapctl destroy\n");
+	CHECK(tapctl(&v, "destroy", out, sizeof(out)) == 0 && strstr(out, "\"ok\":true"), "destroy: %s", out);
+	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after destroy");
+	snprintf(p, sizeof(p), "%s/state", v.be);
+	CHECK(xr_int(xs0, p) == 6, "state not Closed after destroy");
+	CHECK(fe_ring_free(&f) == 0, "ring still mapped after destroy");
+	close(v.img_fd);
+}
+
+/* vhd: params are refused at start with a clear log, exit 1. */
+static void run_vhd_refused(uint32_t devid)
+{
+	struct vbd v;
+	char p[256];
+
+	vbd_create(&v, devid, 0, "xvdc");
+	snprintf(p, sizeof(p), "%s/params", v.be);
+	xw(xs0, p, "vhd:%s", v.image);
+	tapdisk_start(&v, "io_uring");
+	CHECK(tapdisk_wait(&v, TMO) == 1, "tapdisk did not exit 1 on vhd params");
+	CHECK(log_has(&v, "VHD images are not supported"), "vhd refusal not logged");
+	close(v.img_fd);
+}
+
+static void cleanup(void)
+{
+	char cmd[512];
+
+	if (!dir[0])
+		return;
+	for (int i = 0; i < nchildren; i++)
+		if (kill(children[i], 0) == 0 && waitpid(children[i], NULL, WNOHANG) == 0) {
+			fprintf(stderr, "killing leftover tapdisk %d\n", (int)children[i]);
+			kill(children[i], SIGKILL);
+			waitpid(children[i], NULL, 0);
+		}
+	snprintf(cmd, sizeof(cmd), "XENSIM_DIR='%s' '%s' stop >/dev/null 2>&1", dir, xensim_bin);
+	if (system(cmd) != 0)
+		fprintf(stderr, "xensim stop failed\n");
+	if (failures)
+		fprintf(stderr, "logs kept in %s\n", dir);
+	else {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", dir);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *engine = "io_uring";
+	int quick = 0, do_bench = 0;
+	char cmd[512], sock[256], id[16];
+	FILE *p;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--engine") && i + 1 < argc)
+			engine = argv[++i];
+		else if (!strcmp(argv[i], "--quick"))
+			quick = 1;
+		else if (!strcmp(argv[i], "--bench"))
+			do_bench = 1;
+		else if (!strcmp(argv[i], "--help")) {
+			printf("Usage: test-blkback [--engine io_uring|libaio] [--quick|--bench]\n"
+			       "A hostile blkif frontend against tapdisk under a private xensim.\n"
+			       "--quick runs the good path only. Needs XENSIM, TAPDISK, TAPCTL.\n");
+			return 0;
+		}
+	}
+	xensim_bin = getenv("XENSIM");
+	tapdisk_bin = getenv("TAPDISK");
+	tapctl_bin = getenv("TAPCTL");
+	if (!xensim_bin || !tapdisk_bin || !tapctl_bin)
+		die("XENSIM, TAPDISK and TAPCTL must be set");
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof(dir), "/tmp/pvio-bb-XXXXXX");
+	if (!mkdtemp(dir))
+		die("mkdtemp");
+	atexit(cleanup);
+	setenv("XENSIM_DIR", dir, 1);
+	unsetenv("XENSIM_DOMID");
+	unsetenv("PVIO_CTL_DIR");
+	snprintf(ctl_dir, sizeof(ctl_dir), "%s/tapdisk", dir);
+	snprintf(cmd, sizeof(cmd), "'%s' start >/dev/null", xensim_bin);
+	if (system(cmd) != 0)
+		die("xensim start");
+	snprintf(cmd, sizeof(cmd), "'%s' domain create bbguest --memory 64", xensim_bin);
+	p = popen(cmd, "r");
+	if (!p || !fgets(id, sizeof(id), p) || pclose(p) != 0)
+		die("domain create");
+	dom = (uint32_t)atoi(id);
+
+	/* dom0's xenstore connection: the toolstack */
+	snprintf(sock, sizeof(sock), "%s/xenstored/socket", dir);
+	setenv("XENSTORED_PATH", sock, 1);
+	xs0 = xs_open(0);
+	if (!xs0)
+		die("xs_open dom0");
+	/* the guest's: its own connection, RAM, grants, event channels */
+	snprintf(sock, sizeof(sock), "%s/xenstored/dom%u.sock", dir, dom);
+	setenv("XENSTORED_PATH", sock, 1);
+	snprintf(id, sizeof(id), "%u", dom);
+	setenv("XENSIM_DOMID", id, 1);
+	xsg = xs_open(0);
+	if (!xsg || xsim_domain_open(&gd) || pvio_evtchn_open(&gev))
+		die("guest handles");
+	/* children (xensim run 0 -- tapdisk) set their own */
+	unsetenv("XENSIM_DOMID");
+
+	if (do_bench) {
+		bench(engine);
+	} else if (quick) {
+		run_vbd(engine, 51712, 0);
+	} else {
+		run_vbd(engine, 51712, 1);
+		run_readonly(engine, 51728);
+		run_vhd_refused(51744);
+	}
+
+	pvio_evtchn_close(gev);
+	xsim_domain_close(gd);
+	xs_close(xsg);
+	xs_close(xs0);
+	printf("%s: %d checks, %d failed\n", failures ? "FAIL" : "PASS", checks, failures);
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,49 @@
+# Shared setup for the block-path end-to-end tests (sourced).
+# Needs XENSIM, TAPBACK, TAPCTL, PVBLK (paths to the built programs).
+set -eu
+fail() { echo "FAIL: $*" >&2; [ -f "$XENSIM_DIR/tapback.log" ] && tail -20 "$XENSIM_DIR/tapback.log" >&2; exit 1; }
+XENSIM_DIR=$(mktemp -d /tmp/pvio-blk.XXXXXX)
+export XENSIM_DIR
+ENGINE=${ENGINE:-io_uring}
+tapback_pid=""
+cleanup() {
+    [ -n "$tapback_pid" ] && kill "$tapback_pid" 2>/dev/null && wait "$tapback_pid" 2>/dev/null
+    "$XENSIM" stop >/dev/null 2>&1 || true
+    rm -rf "$XENSIM_DIR"
+}
+trap cleanup EXIT
+"$XENSIM" start >/dev/null
+XENSTORED_PATH=$XENSIM_DIR/xenstored/socket
+export XENSTORED_PATH
+
+start_tapback() {
+    "$XENSIM" run 0 -- "$TAPBACK" --engine "$ENGINE" --log "$XENSIM_DIR/tapback.log" &
+    tapback_pid=$!
+}
+# guest DOMID CMD...: run a command as a process of DOMID
+guest() { d=$1; shift; "$XENSIM" run "$d" -- "$@"; }
+# json_field JSON KEY: a top-level number from a JSON object
+json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+# dom_usage DOMID FIELD: grant_pins / maps_held / ports_bound of a domain
+dom_usage() {
+    "$XENSIM" domain list --json | python3 -c '
+import json,sys
+for d in json.load(sys.stdin):
+    if d["id"] == int(sys.argv[1]): print(d[sys.argv[2]])' "$1" "$2"
+}
+# tapdisk_pids: pids of running tapdisks of this host
+tapdisk_pids() { "$TAPCTL" --json list 2>/dev/null | python3 -c '
+import json,sys
+try: print(" ".join(str(t["pid"]) for t in json.load(sys.stdin)))
+except Exception: pass'; }
+# wait_pid_gone PID SECONDS: wait (on a pidfd) until PID has exited.
+wait_pid_gone() { python3 - "$1" "$2" <<'PY'
+import os, select, sys
+try:
+    fd = os.pidfd_open(int(sys.argv[1]))
+except ProcessLookupError:
+    sys.exit(0)
+r, _, _ = select.select([fd], [], [], float(sys.argv[2]))
+sys.exit(0 if r else 1)
+PY
+}
