@@ -36,6 +36,8 @@ def wait_path(p, secs=30):
         time.sleep(0.02)
 
 
+OFF_FLAGS = {"persistent": ["--no-persistent"], "multipage": ["--ring-order", "0"]}
+
 WORKLOADS = [  # name, fio rw, pvblk rw, bs, qd
     ("randread-4k-qd1", "randread", "randread", 4096, 1),
     ("randread-4k-qd32", "randread", "randread", 4096, 32),
@@ -67,6 +69,9 @@ def main():
     ap.add_argument("--engine", default="io_uring", choices=["io_uring", "libaio"])
     ap.add_argument("--only", default="", help="comma-separated workload names")
     ap.add_argument("--skip", default="", help="comma-separated configs to skip (pvio-nbd,qemu-nbd)")
+    ap.add_argument("--off", default="",
+                    help="also measure pvio with features switched off, as extra columns: "
+                         "comma-separated from persistent (no persistent grants), multipage (1-page ring)")
     ap.add_argument("--json", help="write results as JSON here")
     ap.add_argument("--png", help="write a plot of IOPS against queue depth here (needs gnuplot)")
     a = ap.parse_args()
@@ -85,6 +90,10 @@ def main():
     if not os.path.exists(plugin) or not shutil.which("nbdkit"):
         skip.add("pvio-nbd")
     work = [w for w in WORKLOADS if not a.only or w[0] in a.only.split(",")]
+    offs = [f for f in a.off.split(",") if f]
+    for f in offs:
+        if f not in OFF_FLAGS:
+            sys.exit("blkbench: --off knows %s" % ", ".join(OFF_FLAGS))
 
     tmp = tempfile.mkdtemp(prefix="pvio-bench.")
     env = dict(os.environ, XENSIM_DIR=tmp)
@@ -112,6 +121,13 @@ def main():
                        "--qd", str(qd), "--time", str(a.time), "--json"], env=env)
             p = json.loads(out.strip().splitlines()[-1])
             r["pvio"] = {"iops": p["iops"], "mb_per_s": p["mb_per_s"], "lat_p50_us": p["lat_us"]["p50"]}
+            for feat in offs:
+                out = run([xensim, "run", dom, "--", pvblk] + OFF_FLAGS[feat] +
+                          ["bench", "--rw", prw, "--bs", str(bs), "--qd", str(qd), "--time", str(a.time),
+                           "--json"], env=env)
+                p = json.loads(out.strip().splitlines()[-1])
+                r["pvio-no-" + feat] = {"iops": p["iops"], "mb_per_s": p["mb_per_s"],
+                                        "lat_p50_us": p["lat_us"]["p50"]}
             if "pvio-nbd" not in skip:
                 # one frontend per disk at a time: nbdkit opens it only now
                 nb = subprocess.Popen([xensim, "run", dom, "--", "nbdkit", "--foreground", "--unix",
@@ -140,7 +156,7 @@ def main():
                     q.wait()
                     if os.path.exists(qsock):
                         os.unlink(qsock)
-            for k in ("pvio", "pvio-nbd"):
+            for k in ["pvio", "pvio-nbd"] + ["pvio-no-" + f for f in offs]:
                 if k in r and r["limit"]["iops"]:
                     r[k]["ratio_to_limit"] = r[k]["iops"] / r["limit"]["iops"]
     finally:
@@ -156,16 +172,18 @@ def main():
         if os.path.exists(img):
             os.unlink(img)
 
-    cols = ["limit", "pvio", "pvio-nbd", "qemu-nbd"]
-    print("%-20s %12s %12s %7s %12s %7s %12s" % ("workload (IOPS)", "fio direct", "pvio", "ratio",
-                                                 "pvio-nbd", "ratio", "qemu-nbd"))
+    cols = ["limit", "pvio"] + ["pvio-no-" + f for f in offs] + ["pvio-nbd", "qemu-nbd"]
+    head = "%-20s %12s" % ("workload (IOPS)", "fio direct")
+    for c in cols[1:]:
+        head += " %14s" % c + ("  ratio" if c.startswith("pvio") else "")
+    print(head)
     for name, r in results.items():
-        def g(k, f="iops"):
-            return ("%12.0f" % r[k][f]) if k in r else "%12s" % "-"
-        def rt(k):
-            return ("%7.2f" % r[k]["ratio_to_limit"]) if k in r and "ratio_to_limit" in r[k] else "%7s" % "-"
-        print("%-20s %s %s %s %s %s %s" % (name, g("limit"), g("pvio"), rt("pvio"), g("pvio-nbd"),
-                                           rt("pvio-nbd"), g("qemu-nbd")))
+        line = "%-20s %12s" % (name, ("%12.0f" % r["limit"]["iops"]) if "limit" in r else "-")
+        for c in cols[1:]:
+            line += " %14s" % (("%.0f" % r[c]["iops"]) if c in r else "-")
+            if c.startswith("pvio"):
+                line += " %6s" % (("%.2f" % r[c]["ratio_to_limit"]) if c in r and "ratio_to_limit" in r[c] else "-")
+        print(line)
     doc = {"image_mib": a.size, "image_dir": a.dir, "seconds": a.time, "engine": a.engine,
            "configs": cols, "results": results}
     if a.json:

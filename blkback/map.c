@@ -1,26 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Segment mapping: all grant refs of one request in one batched map call.
+ * Segment mapping.
  *
- * Why map rather than grant copy: the engines do direct I/O from and into
- * the guest pages, so a mapped request costs one map and one unmap round
- * trip whatever its size, and no data copy in dom0; grant copy would need a
- * bounce buffer per request and a copy of up to 44 KiB in each direction.
+ * Without persistent grants: all grant refs of one request in one batched
+ * map call, unmapped when the request completes. Why map rather than grant
+ * copy: the engines do direct I/O from and into the guest pages, so a mapped
+ * request costs one map and one unmap round trip whatever its size, and no
+ * data copy in dom0.
+ *
+ * With persistent grants (feature-persistent on both ends): each gref is
+ * mapped read-write the first time it is seen and kept in a bounded cache
+ * (BB_PGNT_MAX pages, least recently used evicted when full), so a frontend
+ * that reuses a fixed pool of granted pages — as blkfront does — costs no
+ * map at all once warm. A gref already in use by a request in flight is
+ * refused (two requests must never share a page), as Linux blkback does.
  */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "pvio/grant.h"
 #include "private.h"
 
-int bb_map_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r)
+static void set_iov(struct pvio_blkback_req *r, unsigned i, void *page)
+{
+	const struct pvio_blkif_request_segment *s = &r->wire.seg[i];
+
+	/* first_sect/last_sect were validated (<= 7, first <= last). */
+	r->iov[i].iov_base = (char *)page + (size_t)s->first_sect * PVIO_BLKIF_SECTOR_SIZE;
+	r->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * PVIO_BLKIF_SECTOR_SIZE;
+}
+
+static int map_batch(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 {
 	uint32_t refs[PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST];
-	const struct pvio_blkif_request *w = &r->wire;
 	void *va = NULL;
 	int err;
 
 	for (unsigned i = 0; i < r->nseg; i++)
-		refs[i] = w->seg[i].gref;
+		refs[i] = r->wire.seg[i].gref;
 	/* A read makes the device write into guest memory: the grant must
 	 * allow writing, or the map is refused (a read-only grant for a read
 	 * is the frontend's error, answered with BLKIF_RSP_ERROR). */
@@ -31,22 +50,187 @@ int bb_map_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 		return err;
 	}
 	r->map = va;
-	for (unsigned i = 0; i < r->nseg; i++) {
-		const struct pvio_blkif_request_segment *s = &w->seg[i];
-		/* first_sect/last_sect were validated (<= 7, first <= last). */
-		r->iov[i].iov_base = (char *)va + (size_t)i * PVIO_RING_PAGE_SIZE +
-				     (size_t)s->first_sect * PVIO_BLKIF_SECTOR_SIZE;
-		r->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * PVIO_BLKIF_SECTOR_SIZE;
-	}
+	for (unsigned i = 0; i < r->nseg; i++)
+		set_iov(r, i, (char *)va + (size_t)i * PVIO_RING_PAGE_SIZE);
 	return 0;
+}
+
+/* ---- the persistent-grant cache: entries + a linear-probing hash ---- */
+
+static uint32_t home(uint32_t gref)
+{
+	return (gref * 2654435761u) >> 20 & (BB_PGNT_HASH - 1);
+}
+
+/* Hash slot holding @gref, or the empty slot where it would go. */
+static uint32_t slot_of(struct pvio_blkback *bb, uint32_t gref)
+{
+	uint32_t i = home(gref);
+
+	while (bb->pg_hash[i] >= 0 && bb->pg[bb->pg_hash[i]].gref != gref)
+		i = (i + 1) & (BB_PGNT_HASH - 1);
+	return i;
+}
+
+/* Remove the entry in hash slot @i (backward-shift deletion). */
+static void hash_del(struct pvio_blkback *bb, uint32_t i)
+{
+	uint32_t j = i;
+
+	for (;;) {
+		j = (j + 1) & (BB_PGNT_HASH - 1);
+		if (bb->pg_hash[j] < 0)
+			break;
+		uint32_t k = home(bb->pg[bb->pg_hash[j]].gref);
+		/* move j back to i unless its home lies cyclically in (i, j] */
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			bb->pg_hash[i] = bb->pg_hash[j];
+			i = j;
+		}
+	}
+	bb->pg_hash[i] = -1;
+}
+
+/* Unmap and forget entry @x (not in use). */
+static void pg_drop(struct pvio_blkback *bb, uint32_t x)
+{
+	uint32_t last = bb->pg_n - 1;
+
+	if (xengnttab_unmap(bb->xgt, bb->pg[x].va, 1) != 0)
+		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "unmapping persistent grant %u failed: %m", bb->pg[x].gref);
+	hash_del(bb, slot_of(bb, bb->pg[x].gref));
+	if (x != last) {
+		/* keep the array dense: the last entry takes x's place */
+		bb->pg[x] = bb->pg[last];
+		bb->pg_hash[slot_of(bb, bb->pg[x].gref)] = (int16_t)x;
+	}
+	bb->pg_n--;
+}
+
+static int pg_evict_lru(struct pvio_blkback *bb)
+{
+	uint32_t best = UINT32_MAX;
+
+	for (uint32_t i = 0; i < bb->pg_n; i++)
+		if (!bb->pg[i].users && (best == UINT32_MAX || bb->pg[i].last_use < bb->pg[best].last_use))
+			best = i;
+	if (best == UINT32_MAX)
+		return -ENOSPC;
+	pg_drop(bb, best);
+	bb->st.pgnt_evictions++;
+	return 0;
+}
+
+/* Take (and if new, map) the page of @gref for one request. */
+static int pg_get(struct pvio_blkback *bb, uint32_t gref, uint16_t *idx)
+{
+	uint32_t s = slot_of(bb, gref);
+	struct bb_pgnt *e;
+	void *va;
+
+	if (bb->pg_hash[s] >= 0) {
+		e = &bb->pg[bb->pg_hash[s]];
+		if (e->users)
+			return -EBUSY;  /* a ref already in use by a request in flight */
+		e->users = 1;
+		e->last_use = ++bb->pg_tick;
+		*idx = (uint16_t)bb->pg_hash[s];
+		bb->st.pgnt_hits++;
+		return 0;
+	}
+	if (bb->pg_n == BB_PGNT_MAX) {
+		int err = pg_evict_lru(bb);
+		if (err)
+			return err;
+		s = slot_of(bb, gref);
+	}
+	va = xengnttab_map_grant_ref(bb->xgt, bb->domid, gref, PROT_READ | PROT_WRITE);
+	if (!va)
+		return -EINVAL;
+	e = &bb->pg[bb->pg_n];
+	*e = (struct bb_pgnt){ .gref = gref, .va = va, .users = 1, .last_use = ++bb->pg_tick };
+	bb->pg_hash[s] = (int16_t)bb->pg_n;
+	*idx = (uint16_t)bb->pg_n++;
+	bb->st.pgnt_maps++;
+	return 0;
+}
+
+static int map_persistent(struct pvio_blkback *bb, struct pvio_blkback_req *r)
+{
+	unsigned i;
+	int err = 0;
+
+	if (!bb->pg) {
+		bb->pg = calloc(BB_PGNT_MAX, sizeof(*bb->pg));
+		bb->pg_hash = malloc(BB_PGNT_HASH * sizeof(*bb->pg_hash));
+		if (!bb->pg || !bb->pg_hash) {
+			free(bb->pg);
+			free(bb->pg_hash);
+			bb->pg = NULL;
+			bb->pg_hash = NULL;
+			return -ENOMEM;
+		}
+		memset(bb->pg_hash, 0xff, BB_PGNT_HASH * sizeof(*bb->pg_hash));
+		bb->pg_n = 0;
+	}
+	for (i = 0; i < r->nseg && !err; i++)
+		err = pg_get(bb, r->wire.seg[i].gref, &r->pg[i]);
+	if (err) {
+		/* give back what this request took */
+		for (unsigned k = 0; k + 1 < i; k++)
+			bb->pg[r->pg[k]].users = 0;
+		return err;
+	}
+	for (i = 0; i < r->nseg; i++)
+		set_iov(r, i, bb->pg[r->pg[i]].va);
+	r->pmapped = true;
+	return 0;
+}
+
+int bb_map_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r)
+{
+	int err;
+
+	r->map = NULL;
+	r->pmapped = false;
+	if (!bb->persistent)
+		return map_batch(bb, r);
+	err = map_persistent(bb, r);
+	if (err == -EBUSY) {
+		bb_log(bb, PVIO_BLKBACK_LOG_WARN,
+		       "request id %llu uses a persistent grant already in use: refused",
+		       (unsigned long long)r->wire.id);
+		return err;
+	}
+	/* A read-only grant (fine for a write) cannot be kept read-write, and
+	 * a full cache of busy pages cannot take more: map this one request
+	 * the ordinary way. */
+	return err ? map_batch(bb, r) : 0;
 }
 
 void bb_unmap_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 {
+	if (r->pmapped) {
+		for (unsigned i = 0; i < r->nseg; i++)
+			bb->pg[r->pg[i]].users = 0;
+		r->pmapped = false;
+		return;
+	}
 	if (!r->map)
 		return;
 	if (xengnttab_unmap(bb->xgt, r->map, r->nseg) != 0)
 		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "unmapping %u segment pages of request id %llu failed: %m",
 		       r->nseg, (unsigned long long)r->wire.id);
 	r->map = NULL;
+}
+
+void bb_pgnt_flush(struct pvio_blkback *bb)
+{
+	while (bb->pg && bb->pg_n)
+		pg_drop(bb, bb->pg_n - 1);
+	free(bb->pg);
+	free(bb->pg_hash);
+	bb->pg = NULL;
+	bb->pg_hash = NULL;
+	bb->pg_n = 0;
 }

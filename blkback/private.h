@@ -38,9 +38,24 @@ struct pvio_blkback_req {
 	bool in_flight;
 	uint8_t nseg;
 	void *map;			/* batched mapping of all segment pages, or NULL */
+	bool pmapped;			/* segments come from the persistent-grant cache */
+	uint16_t pg[PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST]; /* their cache slots */
 	uint64_t bytes;
 	struct timespec t0;		/* taken off the ring */
 	struct iovec iov[PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST];
+};
+
+/*
+ * A persistent grant (feature-persistent): a guest page mapped once and kept
+ * for the life of the connection, so steady-state I/O maps nothing.
+ */
+#define BB_PGNT_MAX 1056		/* as Linux blkback's max_persistent_grants */
+#define BB_PGNT_HASH 4096		/* open addressing, power of two > 2 * MAX */
+struct bb_pgnt {
+	uint32_t gref;
+	void *va;			/* one mapped page */
+	uint32_t users;			/* requests in flight using it: 0 or 1 */
+	uint64_t last_use;		/* LRU tick */
 };
 
 struct pvio_blkback {
@@ -76,6 +91,12 @@ struct pvio_blkback {
 	unsigned ring_order;
 	enum bb_proto proto;
 	struct pvio_ring_back br;
+	/* persistent grants, when both ends offer them */
+	bool persistent;
+	struct bb_pgnt *pg;		/* BB_PGNT_MAX entries, pg_n in use */
+	uint32_t pg_n;
+	int16_t *pg_hash;		/* gref -> index in pg, -1 empty */
+	uint64_t pg_tick;
 	struct pvio_blkback_req *reqs;	/* ring-size slots */
 	struct pvio_blkback_req *free_reqs;
 	uint32_t nr_reqs;
@@ -122,5 +143,7 @@ void bb_ring_respond(struct pvio_blkback *bb, uint64_t id, uint8_t op, int statu
 /* map.c */
 int bb_map_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r);
 void bb_unmap_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r);
+/* Drop every persistent mapping (disconnect). */
+void bb_pgnt_flush(struct pvio_blkback *bb);
 
 #endif

@@ -95,6 +95,7 @@ void bb_ring_disconnect(struct pvio_blkback *bb)
 	 * I/O (destroy): the pages must still be unmapped. */
 	for (uint32_t i = 0; bb->reqs && i < bb->nr_reqs; i++)
 		bb_unmap_segments(bb, &bb->reqs[i]);
+	bb_pgnt_flush(bb);
 	if (bb->ring_va) {
 		xengnttab_unmap(bb->xgt, bb->ring_va, 1u << bb->ring_order);
 		bb->ring_va = NULL;

@@ -119,7 +119,8 @@ static int publish(struct pvio_blkback *bb, bool connect)
 		} else {
 			err = be_write(bb, t, "max-ring-page-order", "%u", bb->cfg.max_ring_page_order);
 			if (!err)
-				err = be_write(bb, t, "feature-persistent", "0");
+				err = be_write(bb, t, "feature-persistent", "%u",
+					       bb->cfg.no_persistent ? 0u : 1u);
 			if (!err)
 				err = be_write(bb, t, "feature-max-indirect-segments", "0");
 		}
@@ -200,6 +201,13 @@ static void connect_frontend(struct pvio_blkback *bb)
 	}
 	free(p); /* absent: native x86_64 (see pvio/blkback.h) */
 
+	/* Persistent grants only when both ends offer them; anything but "1"
+	 * from the frontend means no. */
+	snprintf(path, sizeof(path), "%s/feature-persistent", bb->frontend);
+	p = xs_get(bb, path);
+	bb->persistent = !bb->cfg.no_persistent && p && !strcmp(p, "1");
+	free(p);
+
 	err = bb_ring_connect(bb, (unsigned)order, refs, (uint32_t)v, proto);
 	if (err)
 		return refuse(bb, "cannot map the ring or bind event channel %llu: %s", v,
@@ -213,9 +221,10 @@ static void connect_frontend(struct pvio_blkback *bb)
 	/* logged before the state write, so whoever sees Connected finds the line */
 	bb_log(bb, PVIO_BLKBACK_LOG_INFO,
 	       "connected to domain %u: %u-page ring (%u slots), event channel %llu, protocol %s, "
-	       "%llu sectors%s", bb->domid, 1u << order, bb->nr_reqs, v,
+	       "%llu sectors%s, persistent grants %s", bb->domid, 1u << order, bb->nr_reqs, v,
 	       proto == BB_PROTO_X86_32 ? "x86_32-abi" : "x86_64-abi",
-	       (unsigned long long)bb->cfg.sectors, bb->cfg.readonly ? ", read-only" : "");
+	       (unsigned long long)bb->cfg.sectors, bb->cfg.readonly ? ", read-only" : "",
+	       bb->persistent ? "on" : "off");
 	write_state(bb, PVIO_BLKBACK_CONNECTED);
 	bb_event(bb, PVIO_BLKBACK_EV_CONNECTED);
 	/* Requests may already be waiting. */

@@ -76,6 +76,7 @@ int pvio_blkfront_open(const struct pvio_blkfront_ops *ops,
 	bf->ops = *ops;
 	bf_memcpy(bf->fdir, cfg->frontend_dir, n + 1);
 	bf->own_max_order = cfg->ring_order_zero ? 0 : cfg->max_ring_order ? cfg->max_ring_order : 4;
+	bf->no_persistent = cfg->no_persistent;
 	bf->nslots = cfg->max_slots ? cfg->max_slots : 32;
 	bf->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 30000;
 	bf->phase = BF_RECONNECTING;

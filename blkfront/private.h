@@ -68,6 +68,7 @@ struct pvio_blkfront {
 	enum bf_phase phase;
 	int handshake_timeout_ms;
 	unsigned own_max_order;
+	bool no_persistent;		/* cfg: do not offer feature-persistent */
 
 	/* ring */
 	void *ring_va;

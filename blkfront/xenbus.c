@@ -98,10 +98,11 @@ void bf_ring_teardown(struct pvio_blkfront *bf)
 /* Publish the ring in one transaction and go Initialised. */
 static int publish(struct pvio_blkfront *bf)
 {
-	/* keys: ring-page-order, ring-ref(s), event-channel, protocol, state */
-	char paths[4 + (1u << PVIO_RING_MAX_ORDER)][BF_PATH];
-	char vals[4 + (1u << PVIO_RING_MAX_ORDER)][24];
-	const char *pp[4 + (1u << PVIO_RING_MAX_ORDER)], *vp[4 + (1u << PVIO_RING_MAX_ORDER)];
+	/* keys: ring-page-order, ring-ref(s), event-channel, protocol,
+	 * feature-persistent, state */
+	char paths[5 + (1u << PVIO_RING_MAX_ORDER)][BF_PATH];
+	char vals[5 + (1u << PVIO_RING_MAX_ORDER)][24];
+	const char *pp[5 + (1u << PVIO_RING_MAX_ORDER)], *vp[5 + (1u << PVIO_RING_MAX_ORDER)];
 	unsigned n = 0, i;
 	int err = 0;
 
@@ -123,6 +124,10 @@ static int publish(struct pvio_blkfront *bf)
 	bf_fmt_u64(vals[n++], 24, bf->port);
 	err |= bf_path(paths[n], BF_PATH, bf->fdir, "protocol");
 	bf_memcpy(vals[n++], "x86_64-abi", 11);
+	/* Our bounce pages are granted once, read-write, for the life of the
+	 * device: exactly what a persistent-grant backend can keep mapped. */
+	err |= bf_path(paths[n], BF_PATH, bf->fdir, "feature-persistent");
+	bf_memcpy(vals[n++], bf->no_persistent ? "0" : "1", 2);
 	err |= bf_path(paths[n], BF_PATH, bf->fdir, "state");
 	bf_fmt_u64(vals[n++], 24, XB_INITIALISED);
 	if (err)
@@ -150,6 +155,10 @@ static int read_features(struct pvio_blkfront *bf)
 	err = bf_read_bool(bf, bf->bdir, "feature-flush-cache", &bf->info.flush);
 	if (!err)
 		err = bf_read_bool(bf, bf->bdir, "feature-barrier", &bf->info.barrier);
+	if (!err)
+		err = bf_read_bool(bf, bf->bdir, "feature-persistent", &bf->info.persistent);
+	if (!err && bf->no_persistent)
+		bf->info.persistent = false;
 	return err;
 }
 

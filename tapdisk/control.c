@@ -122,6 +122,9 @@ static void stats_json(struct td *td, struct out *o)
 	put(o, ",\"errors\":{\"io\":%llu,\"invalid\":%llu,\"unsupported\":%llu,\"grant_map\":%llu}",
 	    (unsigned long long)st.io_errors, (unsigned long long)st.invalid,
 	    (unsigned long long)st.unsupported, (unsigned long long)st.map_errors);
+	put(o, ",\"persistent_grants\":{\"maps\":%llu,\"hits\":%llu,\"evictions\":%llu}",
+	    (unsigned long long)st.pgnt_maps, (unsigned long long)st.pgnt_hits,
+	    (unsigned long long)st.pgnt_evictions);
 	put(o, ",\"in_flight\":%u,\"ring\":{\"order\":%u,\"slots\":%u},\"connects\":%u,\"notifies_sent\":%llu",
 	    st.in_flight, st.ring_order, st.ring_slots, st.connects,
 	    (unsigned long long)st.notifies_sent);

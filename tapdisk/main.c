@@ -30,6 +30,8 @@ static void usage(FILE *f)
 		"  --ctl PATH   control socket (default $PVIO_CTL_DIR, else $XENSIM_DIR/tapdisk,\n"
 		"               else /run/pvio; then tapdisk-DOMID-DEVID.sock); see tapctl\n"
 		"  --log FILE   append the log to FILE instead of stderr\n"
+		"  --no-persistent      do not offer persistent grants (map per request)\n"
+		"  --max-ring-order N   largest ring-page-order offered, 0..4 (default 4)\n"
 		"Exits 0 after a clean detach (toolstack or `tapctl destroy`), 1 on a fatal error.\n");
 }
 
@@ -131,6 +133,8 @@ int main(int argc, char **argv)
 		{ "engine", required_argument, NULL, 'e' },
 		{ "ctl", required_argument, NULL, 'c' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "no-persistent", no_argument, NULL, 'P' },
+		{ "max-ring-order", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -139,7 +143,8 @@ int main(int argc, char **argv)
 	struct xs_handle *xs;
 	char *params, *mode, *dev, ctlpath[4200];
 	ev_signal sterm, sint;
-	int o, err, readonly;
+	int o, err, readonly, no_persistent = 0;
+	unsigned max_order = PVIO_RING_MAX_ORDER;
 
 	td.img.fd = -1;
 	while ((o = getopt_long(argc, argv, "b:e:c:l:h", opts, NULL)) != -1) {
@@ -148,6 +153,14 @@ int main(int argc, char **argv)
 		case 'e': engine = optarg; break;
 		case 'c': ctl = optarg; break;
 		case 'l': logf = optarg; break;
+		case 'P': no_persistent = 1; break;
+		case 'O':
+			if (optarg[0] < '0' || optarg[0] > '0' + PVIO_RING_MAX_ORDER || optarg[1]) {
+				fprintf(stderr, "tapdisk: --max-ring-order takes 0..%d\n", PVIO_RING_MAX_ORDER);
+				return 1;
+			}
+			max_order = (unsigned)(optarg[0] - '0');
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -232,7 +245,8 @@ int main(int argc, char **argv)
 		.sectors = td.img.size / PVIO_BLKIF_SECTOR_SIZE,
 		.physical_sector_size = td.img.phys_sector,
 		.readonly = readonly,
-		.max_ring_page_order = PVIO_RING_MAX_ORDER,
+		.max_ring_page_order = max_order,
+		.no_persistent = no_persistent,
 		.ops = &td_io_ops,
 		.ops_ctx = &td,
 		.on_event = bb_event_cb,

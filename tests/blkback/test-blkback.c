@@ -1047,6 +1047,68 @@ static void run_readonly(const char *engine, uint32_t devid)
 	close(v.img_fd);
 }
 
+/* Persistent grants: data pages are mapped once and then reused; a grant
+ * used by a request in flight is refused to a second one; after the
+ * frontend closes, the backend holds no mapping (every grant ends). */
+static void run_persistent(const char *engine, uint32_t devid)
+{
+	struct vbd v;
+	struct fe f;
+	struct counts c = { 0 };
+	char p[256], out[2048];
+	unsigned long maps = 0, hits = 0;
+
+	memset(&f, 0, sizeof(f));
+	vbd_create(&v, devid, 0, "xvdd");
+	f.v = &v;
+	fe_pages(&f);
+	tapdisk_start(&v, engine);
+	printf("# %s: persistent grants\n", engine);
+	CHECK(be_state_wait(&f, 1u << 2) == 2, "no InitWait");
+	snprintf(p, sizeof(p), "%s/feature-persistent", v.be);
+	CHECK(xr_int(xsg, p) == 1, "feature-persistent not offered");
+	fpath(&f, p, sizeof(p), "feature-persistent");
+	xw(xsg, p, "1");
+	CHECK(fe_connect(&f, 0, "x86_64-abi") == 4, "no connection");
+	CHECK(log_has(&v, "persistent grants on"), "persistent grants not negotiated");
+	good_path(&f, &c, 60, 31);
+
+	/* two requests on the same page, pushed together: the second is refused */
+	struct pvio_blkif_request rq[2] = { mkreq(PVIO_BLKIF_OP_READ, 16, 1, f.data, 0, 7),
+					    mkreq(PVIO_BLKIF_OP_READ, 24, 1, f.data, 0, 7) };
+	struct pvio_blkif_response rs[2];
+	int st[2] = { 99, 99 };
+	fe_send(&f, rq, 2);
+	CHECK(fe_collect(&f, rs, 2, TMO) == 2, "no answers to two requests sharing a grant");
+	for (int i = 0; i < 2; i++)
+		for (int k = 0; k < 2; k++)
+			if (rs[i].id == rq[k].id)
+				st[k] = rs[i].status;
+	CHECK(st[0] == PVIO_BLKIF_RSP_OKAY && st[1] == PVIO_BLKIF_RSP_ERROR,
+	      "a grant in use by a request in flight: statuses %d/%d, want 0/-1", st[0], st[1]);
+	CHECK(log_has(&v, "persistent grant already in use"), "refusal not logged");
+	check_still_serving(&f, "a persistent grant already in use");
+
+	CHECK(tapctl(&v, "stats", out, sizeof(out)) == 0, "tapctl stats");
+	const char *pg = strstr(out, "\"persistent_grants\":{\"maps\":");
+	CHECK(pg && sscanf(pg, "\"persistent_grants\":{\"maps\":%lu,\"hits\":%lu", &maps, &hits) == 2,
+	      "no persistent_grants in stats: %s", out);
+	CHECK(maps >= 1 && maps <= NDATA && hits > maps,
+	      "persistent grants: %lu maps, %lu hits (want each data page mapped once, then hits)", maps, hits);
+
+	/* close: the cache is unmapped, so every data page's grant can end */
+	fe_state(&f, 5);
+	CHECK(be_state_wait(&f, 1u << 5 | 1u << 6) >= 5, "backend did not follow Closing");
+	fe_state(&f, 6);
+	CHECK(be_state_wait(&f, 1u << 6) == 6, "backend not Closed");
+	for (int i = 0; i < NDATA; i++)
+		CHECK(pvio_gnt_end_access(gd, f.data[i].ref) == 0,
+		      "data page %d still mapped by the backend after close", i);
+	CHECK(tapctl(&v, "destroy", out, sizeof(out)) == 0, "destroy: %s", out);
+	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after destroy");
+	close(v.img_fd);
+}
+
 /* vhd: params are refused at start with a clear log, exit 1. */
 static void run_vhd_refused(uint32_t devid)
 {
@@ -1154,6 +1216,7 @@ int main(int argc, char **argv)
 	} else {
 		run_vbd(engine, 51712, 1);
 		run_readonly(engine, 51728);
+		run_persistent(engine, 51760);
 		run_vhd_refused(51744);
 	}
 

@@ -48,6 +48,15 @@ grep -q "xvda: info: engine $ENGINE\$" "$XENSIM_DIR/tapback.log" || fail "tapdis
 stats=$("$TAPCTL" stats "$dom" 51712) || fail "tapctl stats"
 python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["requests"]["write"] > 0 and s["requests"]["read"] > 0 and s["requests"]["flush"] > 0, s' "$stats" ||
     fail "stats: $stats"
+# persistent grants were negotiated and used (blkfront's bounce pool is reused)
+[ "$(json_field "$info" persistent)" = True ] || fail "persistent grants not negotiated: $info"
+python3 -c 'import json,sys; p=json.loads(sys.argv[1])["persistent_grants"]; assert 0 < p["maps"] < p["hits"], p' "$stats" ||
+    fail "persistent grant cache not used: $stats"
+# and the path without them still works
+info2=$(guest "$dom" "$PVBLK" --vdev xvda --no-persistent info --json) || fail "pvblk --no-persistent"
+[ "$(json_field "$info2" persistent)" = False ] || fail "--no-persistent ignored: $info2"
+guest "$dom" "$PVBLK" --vdev xvda --no-persistent --ring-order 0 verify --random 300 --seed 5 --length $((8 * MB)) ||
+    fail "verify without persistent grants on a 1-page ring"
 
 # detach: its tapdisk exits, the guest's grants are no longer mapped
 pids_before=$(tapdisk_pids)

@@ -16,12 +16,14 @@
 #include "pvio/blkfront.h"
 #include "pvio/blkfront_xensim.h"
 
+/* Switches of the connection (so benchmarks can turn features off). */
+static struct pvio_blkfront_config open_cfg;
 static const char *vdev;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: pvblk [--vdev xvdX|DEVID] COMMAND [OPTIONS]\n"
+		"Usage: pvblk [--vdev xvdX|DEVID] [--no-persistent] [--ring-order 0..4] COMMAND [OPTIONS]\n"
 		"Run inside a guest: xensim run DOMID -- pvblk ...\n"
 		"Commands (each takes --help):\n"
 		"  info    [--json]                          disk geometry and features\n"
@@ -91,7 +93,7 @@ struct dev {
 
 static int dev_open(struct dev *d)
 {
-	int err = pvio_blkfront_xensim_open(vdev, NULL, &d->x);
+	int err = pvio_blkfront_xensim_open(vdev, &open_cfg, &d->x);
 
 	if (err) {
 		fprintf(stderr, "pvblk: cannot open %s: %s\n", vdev ? vdev : "the first vbd",
@@ -153,19 +155,21 @@ static int cmd_info(int argc, char **argv)
 	if (json)
 		printf("{\"devid\": %u, \"frontend\": \"%s\", \"sectors\": %" PRIu64 ", \"bytes\": %" PRIu64
 		       ", \"sector_size\": %u, \"physical_sector_size\": %u, \"readonly\": %s"
-		       ", \"flush\": %s, \"barrier\": %s, \"ring_order\": %u, \"ring_slots\": %u"
+		       ", \"flush\": %s, \"barrier\": %s, \"persistent\": %s, \"ring_order\": %u, \"ring_slots\": %u"
 		       ", \"max_inflight\": %u, \"backend_id\": %u}\n",
 		       i->devid, pvio_blkfront_xensim_dir(d.x), i->sectors, i->sectors * 512,
 		       i->sector_size, i->physical_sector_size, i->readonly ? "true" : "false",
-		       i->flush ? "true" : "false", i->barrier ? "true" : "false", i->ring_order,
+		       i->flush ? "true" : "false", i->barrier ? "true" : "false",
+		       i->persistent ? "true" : "false", i->ring_order,
 		       i->ring_slots, i->max_inflight, i->backend_id);
 	else
 		printf("device %u (%s)\n  size: %" PRIu64 " bytes (%" PRIu64 " sectors of 512)\n"
-		       "  sector size: %u, physical: %u\n  read-only: %s, flush: %s, barrier: %s\n"
+		       "  sector size: %u, physical: %u\n  read-only: %s, flush: %s, barrier: %s, persistent grants: %s\n"
 		       "  ring: order %u, %u slots; up to %u requests in flight; backend domain %u\n",
 		       i->devid, pvio_blkfront_xensim_dir(d.x), i->sectors * 512, i->sectors,
 		       i->sector_size, i->physical_sector_size, i->readonly ? "yes" : "no",
-		       i->flush ? "yes" : "no", i->barrier ? "yes" : "no", i->ring_order,
+		       i->flush ? "yes" : "no", i->barrier ? "yes" : "no", i->persistent ? "yes" : "no",
+		       i->ring_order,
 		       i->ring_slots, i->max_inflight, i->backend_id);
 	return dev_close(&d);
 }
@@ -693,12 +697,22 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct option o[] = { { "vdev", 1, 0, 'v' }, { "help", 0, 0, 'h' }, { 0 } };
+	static const struct option o[] = { { "vdev", 1, 0, 'v' }, { "no-persistent", 0, 0, 'P' },
+					   { "ring-order", 1, 0, 'O' }, { "help", 0, 0, 'h' }, { 0 } };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+v:h", o, NULL)) != -1) {
 		switch (c) {
 		case 'v': vdev = optarg; break;
+		case 'P': open_cfg.no_persistent = true; break;
+		case 'O':
+			if (optarg[0] < '0' || optarg[0] > '4' || optarg[1]) {
+				fprintf(stderr, "pvblk: --ring-order takes 0..4\n");
+				return 2;
+			}
+			open_cfg.max_ring_order = (unsigned)(optarg[0] - '0');
+			open_cfg.ring_order_zero = open_cfg.max_ring_order == 0;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -96,6 +96,8 @@ struct pvio_blkback_config {
 	/* Largest ring-page-order offered (0..PVIO_RING_MAX_ORDER); values
 	 * above the maximum are clamped. */
 	unsigned max_ring_page_order;
+	/* Nonzero: do not offer feature-persistent (map per request). */
+	int no_persistent;
 	const struct pvio_blkback_io_ops *ops;
 	void *ops_ctx;
 	/* Optional: state changes (may call pvio_blkback_* except destroy). */
@@ -118,6 +120,9 @@ struct pvio_blkback_stats {
 	uint64_t invalid;		     /* refused by validation (BLKIF_RSP_ERROR) */
 	uint64_t unsupported;		     /* BLKIF_RSP_EOPNOTSUPP */
 	uint64_t map_errors;		     /* grant map refused (also counted in invalid) */
+	uint64_t pgnt_maps;		     /* persistent grants mapped (first use) */
+	uint64_t pgnt_hits;		     /* segments served from the persistent cache */
+	uint64_t pgnt_evictions;	     /* persistent grants unmapped to make room */
 	uint64_t notifies_sent;		     /* event-channel notifications to the frontend */
 	uint32_t in_flight;		     /* taken from the ring, not yet answered */
 	uint32_t ring_slots;		     /* ring size (0 while disconnected) */

@@ -110,6 +110,7 @@ struct pvio_blkfront_config {
 	unsigned max_slots;	   /* requests in flight, default 32, max 256 */
 	int handshake_timeout_ms;  /* default 30000; needs ops->now_ms */
 	bool ring_order_zero;	   /* force a 1-page ring (tests) */
+	bool no_persistent;	   /* do not offer feature-persistent */
 };
 
 /* What the backend published, validated. */
@@ -121,6 +122,7 @@ struct pvio_blkfront_info {
 	bool readonly;
 	bool flush;		/* feature-flush-cache */
 	bool barrier;		/* feature-barrier */
+	bool persistent;	/* both ends use persistent grants */
 	unsigned ring_order;	/* negotiated */
 	unsigned ring_slots;	/* entries in the shared ring */
 	unsigned max_inflight;	/* request slots (each up to 11 segments) */
