@@ -103,6 +103,16 @@ static void pg_drop(struct pvio_blkback *bb, uint32_t x)
 		/* keep the array dense: the last entry takes x's place */
 		bb->pg[x] = bb->pg[last];
 		bb->pg_hash[slot_of(bb, bb->pg[x].gref)] = (int16_t)x;
+		/* The moved entry may be in use, by a request in flight or by
+		 * the one being mapped now (eviction happens mid-request):
+		 * their slot indices must follow it, or a segment would use
+		 * whatever page later lands at @last (found by fuzz_blkback). */
+		for (uint32_t i = 0; bb->reqs && i < bb->nr_reqs; i++) {
+			struct pvio_blkback_req *r = &bb->reqs[i];
+			for (unsigned k = 0; r->in_flight && k < r->nseg; k++)
+				if (r->pg[k] == last)
+					r->pg[k] = (uint16_t)x;
+		}
 	}
 	bb->pg_n--;
 }

@@ -91,6 +91,7 @@ struct pvio_blkback {
 	unsigned ring_order;
 	enum bb_proto proto;
 	struct pvio_ring_back br;
+	bool discard;			/* feature-discard offered */
 	/* persistent grants, when both ends offer them */
 	bool persistent;
 	struct bb_pgnt *pg;		/* BB_PGNT_MAX entries, pg_n in use */

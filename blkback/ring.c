@@ -189,6 +189,42 @@ static void refuse(struct pvio_blkback *bb, struct pvio_blkback_req *r, int rsp,
 	bb_finish(bb, r, rsp);
 }
 
+/*
+ * Discard (blkif_request_discard, read from the private copy): same size
+ * as a request, with `flag` where nr_segments is and nr_sectors where the
+ * first segment is, in both ABIs, so the x86_32 translation carries it.
+ */
+static void take_discard(struct pvio_blkback *bb, struct pvio_blkback_req *r)
+{
+	const struct pvio_blkif_request *w = &r->wire;
+	uint8_t flag = w->nr_segments;
+	uint64_t n;
+	int err;
+
+	memcpy(&n, &w->seg[0], sizeof(n));
+	if (!bb->discard || (flag & PVIO_BLKIF_DISCARD_SECURE)) {
+		refuse(bb, r, PVIO_BLKIF_RSP_EOPNOTSUPP,
+		       bb->discard ? "secure discard not advertised" : "discard not advertised");
+		return;
+	}
+	if (w->sector_number > bb->cfg.sectors || n > bb->cfg.sectors - w->sector_number) {
+		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, "discard range outside the disk");
+		return;
+	}
+	r->op = PVIO_BLKBACK_DISCARD;
+	if (n == 0) {
+		pvio_blkback_complete(r, 0);
+		return;
+	}
+	r->iov[0].iov_base = NULL;
+	r->iov[0].iov_len = n * PVIO_BLKIF_SECTOR_SIZE;
+	r->bytes = r->iov[0].iov_len;
+	err = bb->cfg.ops->submit(bb->cfg.ops_ctx, r, PVIO_BLKBACK_DISCARD,
+				  w->sector_number * PVIO_BLKIF_SECTOR_SIZE, r->iov, 1);
+	if (err)
+		pvio_blkback_complete(r, err);
+}
+
 /* Validate the private copy; on success submit it. */
 static void take(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 {
@@ -208,11 +244,13 @@ static void take(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 	case PVIO_BLKIF_OP_READ: r->op = PVIO_BLKBACK_READ; break;
 	case PVIO_BLKIF_OP_WRITE: r->op = PVIO_BLKBACK_WRITE; break;
 	case PVIO_BLKIF_OP_FLUSH_DISKCACHE: r->op = PVIO_BLKBACK_FLUSH; break;
-	case PVIO_BLKIF_OP_WRITE_BARRIER:
 	case PVIO_BLKIF_OP_DISCARD:
+		take_discard(bb, r);
+		return;
+	case PVIO_BLKIF_OP_WRITE_BARRIER:
 	case PVIO_BLKIF_OP_INDIRECT:
-		/* Known but not advertised (feature-barrier 0, no discard,
-		 * no indirect segments). */
+		/* Known but not advertised (feature-barrier 0, no indirect
+		 * segments). */
 		refuse(bb, r, PVIO_BLKIF_RSP_EOPNOTSUPP, "operation not advertised");
 		return;
 	default:

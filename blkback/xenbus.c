@@ -123,6 +123,25 @@ static int publish(struct pvio_blkback *bb, bool connect)
 					       bb->cfg.no_persistent ? 0u : 1u);
 			if (!err)
 				err = be_write(bb, t, "feature-max-indirect-segments", "0");
+			/* discard: what the image can do, unless the toolstack said
+			 * no (libxl's discard-enable; absent means allowed) */
+			bb->discard = bb->cfg.discard && !bb->cfg.readonly;
+			if (bb->discard) {
+				char dpath[BB_PATH_MAX + 32], *de;
+				snprintf(dpath, sizeof(dpath), "%s/discard-enable", bb->backend);
+				de = xs_get(bb, dpath);
+				if (de && !strcmp(de, "0"))
+					bb->discard = false;
+				free(de);
+			}
+			if (!err)
+				err = be_write(bb, t, "feature-discard", "%u", bb->discard ? 1u : 0u);
+			if (!err && bb->discard)
+				err = be_write(bb, t, "discard-granularity", "%u", 4096u);
+			if (!err && bb->discard)
+				err = be_write(bb, t, "discard-alignment", "0");
+			if (!err && bb->discard)
+				err = be_write(bb, t, "discard-secure", "0");
 		}
 		if (!err)
 			err = be_write(bb, t, "feature-flush-cache", "1");

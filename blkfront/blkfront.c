@@ -194,6 +194,16 @@ int pvio_blkfront_submit(struct pvio_blkfront *bf, struct pvio_blkfront_io *io)
 		break;
 	case PVIO_BLKFRONT_FLUSH:
 		break;
+	case PVIO_BLKFRONT_DISCARD:
+		if (bf->info.readonly)
+			return -PVIO_BLKFRONT_EROFS;
+		if (!bf->info.discard)
+			return -PVIO_BLKFRONT_EOPNOTSUPP;
+		if (io->len == 0 || io->len % bf->info.sector_size || io->sector % ss_sectors)
+			return -PVIO_BLKFRONT_EINVAL;
+		if (io->sector > bf->info.sectors || io->len / 512 > bf->info.sectors - io->sector)
+			return -PVIO_BLKFRONT_ERANGE;
+		break;
 	default:
 		return -PVIO_BLKFRONT_EINVAL;
 	}
@@ -304,4 +314,9 @@ int pvio_blkfront_write(struct pvio_blkfront *bf, uint64_t sector, const void *b
 int pvio_blkfront_flush(struct pvio_blkfront *bf)
 {
 	return sync_io(bf, PVIO_BLKFRONT_FLUSH, 0, (void *)0, 0);
+}
+
+int pvio_blkfront_discard(struct pvio_blkfront *bf, uint64_t sector, size_t len)
+{
+	return sync_io(bf, PVIO_BLKFRONT_DISCARD, sector, (void *)0, len);
 }

@@ -139,6 +139,15 @@ static void split_one(struct pvio_blkfront *bf)
 		s->bytes = 0;
 		s->sector = 0;
 		s->io_off = 0;
+	} else if (io->op == PVIO_BLKFRONT_DISCARD) {
+		/* one request for the whole range: no data, no segments */
+		s->op = PVIO_BLKIF_OP_DISCARD;
+		s->nsegs = 0;
+		s->bytes = 0;
+		s->sector = io->sector;
+		s->discard_sectors = io->len / 512;
+		s->io_off = 0;
+		io->issued_ = io->len;
 	} else {
 		left = io->len - io->issued_;
 		bytes = left > BF_CHUNK_MAX ? BF_CHUNK_MAX : (uint32_t)left;
@@ -184,6 +193,12 @@ static bool produce(struct pvio_blkfront *bf, struct bf_slot *s)
 		rq.seg[k]._pad[0] = 0;
 		rq.seg[k]._pad[1] = 0;
 		left -= k < s->nsegs ? seg : 0;
+	}
+	if (s->op == PVIO_BLKIF_OP_DISCARD) {
+		/* blkif_request_discard: flag (0: not secure) where nr_segments
+		 * is, nr_sectors where the first segment is */
+		rq.nr_segments = 0;
+		bf_memcpy(&rq.seg[0], &s->discard_sectors, sizeof(s->discard_sectors));
 	}
 	if (pvio_ring_blkif_put_request(&bf->fr, &rq) != 0)
 		return false;

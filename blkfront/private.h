@@ -49,6 +49,7 @@ struct bf_slot {
 	uint8_t op;		      /* PVIO_BLKIF_OP_*: the response must echo it */
 	uint8_t nsegs;
 	uint64_t sector;	      /* 512-byte units */
+	uint64_t discard_sectors;     /* BLKIF_OP_DISCARD: how many */
 	uint32_t bytes;		      /* payload bytes of this chunk */
 	size_t io_off;		      /* where in io->buf the chunk starts */
 	struct pvio_blkfront_io *io;  /* owner */

@@ -157,6 +157,15 @@ static int read_features(struct pvio_blkfront *bf)
 		err = bf_read_bool(bf, bf->bdir, "feature-barrier", &bf->info.barrier);
 	if (!err)
 		err = bf_read_bool(bf, bf->bdir, "feature-persistent", &bf->info.persistent);
+	if (!err)
+		err = bf_read_bool(bf, bf->bdir, "feature-discard", &bf->info.discard);
+	if (!err && bf->info.discard) {
+		uint64_t g;
+		int e = bf_read_u64(bf, bf->bdir, "discard-granularity", 1u << 30, &g);
+		if (e && e != -PVIO_BLKFRONT_ENOENT)
+			return e;
+		bf->info.discard_granularity = e ? 0 : (uint32_t)g;
+	}
 	if (!err && bf->no_persistent)
 		bf->info.persistent = false;
 	return err;

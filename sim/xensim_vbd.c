@@ -227,7 +227,8 @@ static int vbd_attach(int argc, char **argv)
 			{ "type", "vbd3" },
 			{ "mode", mode },
 			{ "device-type", "disk" },
-			{ "discard-enable", "0" },
+			/* libxl's default: discard on for a writable disk */
+			{ "discard-enable", strcmp(mode, "w") ? "0" : "1" },
 			{ "specification", "xen" },
 		};
 		const struct kv front[] = {

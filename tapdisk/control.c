@@ -114,9 +114,9 @@ static void stats_json(struct td *td, struct out *o)
 		pvio_blkback_get_stats(td->bb, &st);
 	put(o, "{");
 	common_json(td, o);
-	put(o, ",\"requests\":{\"read\":%llu,\"write\":%llu,\"flush\":%llu}",
+	put(o, ",\"requests\":{\"read\":%llu,\"write\":%llu,\"flush\":%llu,\"discard\":%llu}",
 	    (unsigned long long)st.reqs[PVIO_BLKBACK_READ], (unsigned long long)st.reqs[PVIO_BLKBACK_WRITE],
-	    (unsigned long long)st.reqs[PVIO_BLKBACK_FLUSH]);
+	    (unsigned long long)st.reqs[PVIO_BLKBACK_FLUSH], (unsigned long long)st.reqs[PVIO_BLKBACK_DISCARD]);
 	put(o, ",\"bytes\":{\"read\":%llu,\"write\":%llu}",
 	    (unsigned long long)st.bytes[PVIO_BLKBACK_READ], (unsigned long long)st.bytes[PVIO_BLKBACK_WRITE]);
 	put(o, ",\"errors\":{\"io\":%llu,\"invalid\":%llu,\"unsupported\":%llu,\"grant_map\":%llu}",

@@ -89,8 +89,15 @@ static int raw_open(const char *path, int readonly, struct td_image *img)
 	img->fd = fd;
 	img->readonly = readonly;
 	img->phys_sector = 512;
-	td_log(TD_INFO, "raw image %s: %llu bytes, %s, %s I/O", path, (unsigned long long)img->size,
-	       readonly ? "read-only" : "read-write", img->direct ? "direct" : "buffered");
+	/* Discard = punch a hole. Probe at the end of the file, where a
+	 * KEEP_SIZE punch changes nothing but tells whether the filesystem
+	 * can do it at all. */
+	img->can_discard = !readonly && S_ISREG(st.st_mode) &&
+			   fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				     (off_t)img->size, 4096) == 0;
+	td_log(TD_INFO, "raw image %s: %llu bytes, %s, %s I/O, discard %s", path,
+	       (unsigned long long)img->size, readonly ? "read-only" : "read-write",
+	       img->direct ? "direct" : "buffered", img->can_discard ? "by punching holes" : "off");
 	return 0;
 }
 

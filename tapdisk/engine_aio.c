@@ -7,6 +7,7 @@
  * refuses it (EINVAL) gets a synchronous fdatasync instead, logged once.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -187,6 +188,13 @@ static int a_queue(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
 	case PVIO_BLKBACK_WRITE:
 		io_prep_pwritev(&o->cb, e->fd, iov, iovcnt, (long long)off);
 		break;
+	case PVIO_BLKBACK_DISCARD:
+		/* Linux AIO has no fallocate: punch the hole right here
+		 * (metadata only, quick); finish() calls back into blkback. */
+		o->len = 0;
+		finish(e, o, fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				       (off_t)len) ? -errno : 0);
+		return 0;
 	default:
 		o->len = 0;
 		if (e->sync_flush) {

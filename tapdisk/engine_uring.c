@@ -6,6 +6,7 @@
  * without a system call.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,6 +139,12 @@ static int u_queue(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
 		break;
 	case PVIO_BLKBACK_WRITE:
 		io_uring_prep_writev(sqe, e->fd, iov, (unsigned)iovcnt, off);
+		break;
+	case PVIO_BLKBACK_DISCARD:
+		/* fallocate's result is 0, not a byte count */
+		io_uring_prep_fallocate(sqe, e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					off, len);
+		o->len = 0;
 		break;
 	default:
 		io_uring_prep_fsync(sqe, e->fd, IORING_FSYNC_DATASYNC);

@@ -247,6 +247,7 @@ int main(int argc, char **argv)
 		.readonly = readonly,
 		.max_ring_page_order = max_order,
 		.no_persistent = no_persistent,
+		.discard = td.img.can_discard,
 		.ops = &td_io_ops,
 		.ops_ctx = &td,
 		.on_event = bb_event_cb,

@@ -59,6 +59,7 @@ struct td_image {
 	uint32_t phys_sector;	/* physical sector size to advertise */
 	int direct;		/* opened O_DIRECT */
 	int readonly;
+	int can_discard;	/* hole punching works: offer feature-discard */
 	char path[4096];
 };
 

@@ -1060,6 +1060,8 @@ static void run_persistent(const char *engine, uint32_t devid)
 
 	memset(&f, 0, sizeof(f));
 	vbd_create(&v, devid, 0, "xvdd");
+	snprintf(p, sizeof(p), "%s/discard-enable", v.be);
+	xw(xs0, p, "1");  /* this VBD also offers discard */
 	f.v = &v;
 	fe_pages(&f);
 	tapdisk_start(&v, engine);
@@ -1095,6 +1097,38 @@ static void run_persistent(const char *engine, uint32_t devid)
 	      "no persistent_grants in stats: %s", out);
 	CHECK(maps >= 1 && maps <= NDATA && hits > maps,
 	      "persistent grants: %lu maps, %lu hits (want each data page mapped once, then hits)", maps, hits);
+
+	/* discard: advertised, validated, and the range then reads as zeros */
+	printf("# %s: discard\n", engine);
+	snprintf(p, sizeof(p), "%s/feature-discard", v.be);
+	CHECK(xr_int(xsg, p) == 1, "feature-discard not offered with discard-enable 1");
+	struct pvio_blkif_request d = mkreq(PVIO_BLKIF_OP_DISCARD, 64, 0, f.data, 0, 0);
+	uint64_t n = 16;  /* 8 KiB at sector 64 */
+	memcpy(&d.seg[0], &n, sizeof(n));
+	struct pvio_blkif_response dr = fe_do(&f, &d);
+	CHECK(dr.id == d.id && dr.status == PVIO_BLKIF_RSP_OKAY && dr.operation == PVIO_BLKIF_OP_DISCARD,
+	      "discard: status %d op %u", dr.status, dr.operation);
+	uint8_t zb[8192], zero[8192] = { 0 };
+	CHECK(pread(v.img_fd, zb, sizeof(zb), 64 * 512) == (ssize_t)sizeof(zb) && !memcmp(zb, zero, sizeof(zb)),
+	      "discarded range of the image is not zero");
+	d = mkreq(PVIO_BLKIF_OP_DISCARD, IMG_SECTORS - 8, 0, f.data, 0, 0);
+	memcpy(&d.seg[0], &n, sizeof(n));
+	dr = fe_do(&f, &d);
+	CHECK(dr.id == d.id && dr.status == PVIO_BLKIF_RSP_ERROR, "discard past the end: status %d", dr.status);
+	d = mkreq(PVIO_BLKIF_OP_DISCARD, 0, 0, f.data, 0, 0);
+	n = UINT64_MAX;  /* wraps */
+	memcpy(&d.seg[0], &n, sizeof(n));
+	dr = fe_do(&f, &d);
+	CHECK(dr.id == d.id && dr.status == PVIO_BLKIF_RSP_ERROR, "discard with a wrapping length: status %d",
+	      dr.status);
+	d = mkreq(PVIO_BLKIF_OP_DISCARD, 0, 0, f.data, 0, 0);
+	d.nr_segments = PVIO_BLKIF_DISCARD_SECURE;  /* the flag byte */
+	n = 8;
+	memcpy(&d.seg[0], &n, sizeof(n));
+	dr = fe_do(&f, &d);
+	CHECK(dr.id == d.id && dr.status == PVIO_BLKIF_RSP_EOPNOTSUPP, "secure discard not advertised: status %d",
+	      dr.status);
+	check_still_serving(&f, "discards");
 
 	/* close: the cache is unmapped, so every data page's grant can end */
 	fe_state(&f, 5);

@@ -34,6 +34,26 @@ guest "$dom" "$PVBLK" --vdev xvda write --offset $((40 * MB)) --length $((256 * 
 dd if="$img" bs=1024 skip=$((40 * 1024)) count=256 status=none | cmp - "$XENSIM_DIR/data" ||
     fail "image content differs from what the guest wrote"
 
+# discard: the range reads back as zeros, the data around it stays, and the
+# image gives the space back (tapdisk punches a hole)
+[ "$(json_field "$info" discard)" = True ] || fail "feature-discard not offered: $info"
+guest "$dom" "$PVBLK" --vdev xvda write --offset $((16 * MB)) --length $((4 * MB)) --pattern 21 || fail "write before discard"
+sync "$img"
+blocks_before=$(stat -c %b "$img")
+guest "$dom" "$PVBLK" --vdev xvda discard --offset $((17 * MB)) --length $((2 * MB)) || fail "discard"
+guest "$dom" "$PVBLK" --vdev xvda read --offset $((16 * MB)) --length $((4 * MB)) --out "$XENSIM_DIR/after" ||
+    fail "read after discard"
+python3 - "$XENSIM_DIR/after" <<'PY' || fail "discarded range not zero, or data around it lost"
+import sys
+b = open(sys.argv[1], 'rb').read()
+MB = 1 << 20
+assert b[MB:3 * MB] == bytes(2 * MB), "discarded range not zero"
+assert b[:MB].count(0) < MB // 2 and b[3 * MB:].count(0) < MB // 2, "pattern around the range lost"
+PY
+blocks_after=$(stat -c %b "$img")
+[ "$blocks_after" -lt "$blocks_before" ] || fail "image did not shrink ($blocks_before -> $blocks_after blocks)"
+guest "$dom" "$PVBLK" --vdev xvdb discard --offset 0 --length 4096 2>/dev/null && fail "discard on a read-only VBD must fail"
+
 # read-only VBD: reads see the image, writes are refused
 guest "$dom" "$PVBLK" --vdev xvdb read --offset 0 --length $MB --out "$XENSIM_DIR/ro.out" || fail "ro read"
 head -c $MB "$ro" | cmp - "$XENSIM_DIR/ro.out" || fail "ro data"
@@ -46,7 +66,7 @@ dd if="$ro" bs=$MB count=1 status=none | cmp - "$XENSIM_DIR/ro.out" ||
 grep -q "xvda: info: engine $ENGINE\$" "$XENSIM_DIR/tapback.log" || fail "tapdisk did not report engine $ENGINE"
 # stats count what was done
 stats=$("$TAPCTL" stats "$dom" 51712) || fail "tapctl stats"
-python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["requests"]["write"] > 0 and s["requests"]["read"] > 0 and s["requests"]["flush"] > 0, s' "$stats" ||
+python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["requests"]["write"] > 0 and s["requests"]["read"] > 0 and s["requests"]["flush"] > 0 and s["requests"]["discard"] == 1, s' "$stats" ||
     fail "stats: $stats"
 # persistent grants were negotiated and used (blkfront's bounce pool is reused)
 [ "$(json_field "$info" persistent)" = True ] || fail "persistent grants not negotiated: $info"

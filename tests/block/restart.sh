@@ -9,7 +9,7 @@ truncate -s $((32 * MB)) "$XENSIM_DIR/disk.img"
 dom=$("$XENSIM" domain create restart-guest --memory 64)
 start_tapback
 "$XENSIM" vbd attach "$dom" "$XENSIM_DIR/disk.img" >/dev/null || fail "attach"
-guest "$dom" "$PVBLK" verify --random 6000 --fresh --seed 11 --length $((16 * MB)) > "$XENSIM_DIR/verify.out" 2>&1 &
+guest "$dom" "$PVBLK" verify --random 30000 --fresh --seed 11 --length $((16 * MB)) > "$XENSIM_DIR/verify.out" 2>&1 &
 work=$!
 # wait until the workload is well under way (the tapdisk has served 300
 # requests), then kill it
@@ -27,11 +27,13 @@ sys.exit(1)
 PY
 old=$(tapdisk_pids)
 [ -n "$old" ] || fail "no tapdisk"
+kill -0 "$work" 2>/dev/null || fail "the workload ended before the kill: make it longer"
 kill -9 $old
 wait "$work" || { cat "$XENSIM_DIR/verify.out"; fail "the workload did not survive the restart"; }
 cat "$XENSIM_DIR/verify.out"
 grep -q "all data verified" "$XENSIM_DIR/verify.out" || fail "verify did not finish clean"
 new=$(tapdisk_pids)
 [ -n "$new" ] && [ "$new" != "$old" ] || fail "tapdisk was not restarted (old $old, new $new)"
+grep -q "reconnect\|InitWait" "$XENSIM_DIR/tapback.log" || fail "no reconnect logged"
 grep -q "restart" "$XENSIM_DIR/tapback.log" || fail "tapback did not log the restart"
 echo "PASS: tapdisk $old killed, $new took over"

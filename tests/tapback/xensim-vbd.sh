@@ -44,7 +44,7 @@ check "$ls_b" type vbd3 "$P"
 check "$ls_b" device-type disk "$P"
 check "$ls_b" removable 0 "$P"
 check "$ls_b" bootable 1 "$P"
-check "$ls_b" discard-enable 0 "$P"
+check "$ls_b" discard-enable 1 "$P"   # writable disk: libxl turns discard on
 check "$ls_b" specification xen "$P"
 xenstore-ls -p "/local/domain/0/backend/vbd3/$d" | grep -q "^51712 = \"\" .*(n0,r$d)\$" || fail "backend dir perms"
 ls_f=$(xenstore-ls -p "$F") || fail "frontend dir missing"
@@ -70,6 +70,7 @@ $X run "$o" -- xenstore-read "$B/params" >/dev/null 2>&1 && fail "another domU r
 [ "$($X vbd attach "$d" "$img" --vdev xvdb --mode r --format vhd)" = 51728 ] || fail "xvdb = 51728"
 [ "$(xenstore-read /local/domain/0/backend/vbd3/$d/51728/params)" = "vhd:$img" ] || fail "vhd params"
 [ "$(xenstore-read /local/domain/0/backend/vbd3/$d/51728/mode)" = r ] || fail "mode r"
+[ "$(xenstore-read /local/domain/0/backend/vbd3/$d/51728/discard-enable)" = 0 ] || fail "discard-enable 0 for a read-only disk"
 [ "$($X vbd attach "$d" "$img" --vdev xvdq)" = $(( (1 << 28) | (16 << 8) )) ] || fail "xvdq uses the extended encoding"
 
 # --- attach errors, each leaves nothing behind

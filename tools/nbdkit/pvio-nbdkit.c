@@ -166,6 +166,29 @@ static int pvio_pwrite(void *h, const void *buf, uint32_t count, uint64_t offset
 	return r;
 }
 
+static int pvio_can_trim(void *h) { (void)h; return info.discard && !info.readonly; }
+
+/* Trim is advisory: only the whole sectors inside the range are discarded. */
+static int pvio_trim(void *h, uint32_t count, uint64_t offset, uint32_t flags)
+{
+	uint64_t ss = info.sector_size;
+	uint64_t start = (offset + ss - 1) / ss * ss, end = (offset + count) / ss * ss;
+	int err;
+
+	(void)h;
+	if (end > start) {
+		err = pvio_blkfront_discard(bf, start / 512, (size_t)(end - start));
+		if (err < 0)
+			return fail("trim", err);
+	}
+	if (flags & NBDKIT_FLAG_FUA) {
+		err = pvio_blkfront_flush(bf);
+		if (err < 0)
+			return fail("flush", err);
+	}
+	return 0;
+}
+
 static int pvio_flush(void *h, uint32_t flags)
 {
 	int err;
@@ -194,6 +217,8 @@ static struct nbdkit_plugin plugin = {
 	.pread = pvio_pread,
 	.pwrite = pvio_pwrite,
 	.flush = pvio_flush,
+	.can_trim = pvio_can_trim,
+	.trim = pvio_trim,
 };
 
 NBDKIT_REGISTER_PLUGIN(plugin)

@@ -29,6 +29,7 @@ static void usage(FILE *f)
 		"  info    [--json]                          disk geometry and features\n"
 		"  read    --offset B --length B [--out F]   read bytes (to stdout by default)\n"
 		"  write   --offset B --length B [--in F | --pattern SEED]\n"
+		"  discard --offset B --length B           trim a range (reads back zeros)\n"
 		"  verify  [--offset B] [--length B] [--seed S] [--random N] [--json]\n"
 		"  bench   [--rw randread|randwrite|read|write] [--bs 4k] [--qd 32]\n"
 		"          [--time S | --count N] [--offset B] [--length B] [--json]\n"
@@ -155,26 +156,66 @@ static int cmd_info(int argc, char **argv)
 	if (json)
 		printf("{\"devid\": %u, \"frontend\": \"%s\", \"sectors\": %" PRIu64 ", \"bytes\": %" PRIu64
 		       ", \"sector_size\": %u, \"physical_sector_size\": %u, \"readonly\": %s"
-		       ", \"flush\": %s, \"barrier\": %s, \"persistent\": %s, \"ring_order\": %u, \"ring_slots\": %u"
+		       ", \"flush\": %s, \"barrier\": %s, \"persistent\": %s, \"discard\": %s, \"ring_order\": %u, \"ring_slots\": %u"
 		       ", \"max_inflight\": %u, \"backend_id\": %u}\n",
 		       i->devid, pvio_blkfront_xensim_dir(d.x), i->sectors, i->sectors * 512,
 		       i->sector_size, i->physical_sector_size, i->readonly ? "true" : "false",
 		       i->flush ? "true" : "false", i->barrier ? "true" : "false",
-		       i->persistent ? "true" : "false", i->ring_order,
+		       i->persistent ? "true" : "false", i->discard ? "true" : "false", i->ring_order,
 		       i->ring_slots, i->max_inflight, i->backend_id);
 	else
 		printf("device %u (%s)\n  size: %" PRIu64 " bytes (%" PRIu64 " sectors of 512)\n"
-		       "  sector size: %u, physical: %u\n  read-only: %s, flush: %s, barrier: %s, persistent grants: %s\n"
+		       "  sector size: %u, physical: %u\n  read-only: %s, flush: %s, barrier: %s, persistent grants: %s, discard: %s\n"
 		       "  ring: order %u, %u slots; up to %u requests in flight; backend domain %u\n",
 		       i->devid, pvio_blkfront_xensim_dir(d.x), i->sectors * 512, i->sectors,
 		       i->sector_size, i->physical_sector_size, i->readonly ? "yes" : "no",
 		       i->flush ? "yes" : "no", i->barrier ? "yes" : "no", i->persistent ? "yes" : "no",
-		       i->ring_order,
+		       i->discard ? "yes" : "no", i->ring_order,
 		       i->ring_slots, i->max_inflight, i->backend_id);
 	return dev_close(&d);
 }
 
 #define CHUNK (1u << 20)
+
+static int cmd_discard(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "offset", 1, 0, 'o' }, { "length", 1, 0, 'l' }, { "help", 0, 0, 'h' }, { 0 },
+	};
+	uint64_t off = 0, len = 0;
+	int have_len = 0, c, err;
+	struct dev d;
+
+	while ((c = getopt_long(argc, argv, "o:l:h", o, NULL)) != -1) {
+		switch (c) {
+		case 'o': if (parse_size(optarg, &off)) goto bad; break;
+		case 'l': if (parse_size(optarg, &len)) goto bad; have_len = 1; break;
+		case 'h':
+			printf("Usage: pvblk discard --offset B --length B\n"
+			       "Discard (trim) LENGTH bytes at OFFSET: the backend drops the data\n"
+			       "(tapdisk punches a hole) and reads of the range return zeros.\n");
+			return 0;
+		default: goto bad;
+		}
+	}
+	if (!have_len) {
+	bad:
+		fprintf(stderr, "pvblk discard: bad arguments (see --help)\n");
+		return 2;
+	}
+	if (dev_open(&d))
+		return 1;
+	if (check_range(&d, off, len)) {
+		dev_close(&d);
+		return 1;
+	}
+	err = pvio_blkfront_discard(d.bf, off / 512, (size_t)len);
+	if (err)
+		fprintf(stderr, "pvblk discard: %s\n", strerror(-err));
+	if (dev_close(&d))
+		return 1;
+	return err ? 1 : 0;
+}
 
 static int cmd_rw(int argc, char **argv, int is_write)
 {
@@ -733,6 +774,8 @@ int main(int argc, char **argv)
 		return cmd_rw(argc, argv, 1);
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify(argc, argv);
+	if (!strcmp(cmd, "discard"))
+		return cmd_discard(argc, argv);
 	if (!strcmp(cmd, "bench"))
 		return cmd_bench(argc, argv);
 	fprintf(stderr, "pvblk: unknown command '%s'\n", cmd);

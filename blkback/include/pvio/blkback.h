@@ -47,6 +47,8 @@ enum pvio_blkback_op {
 	PVIO_BLKBACK_READ = 0,  /* fill the iovecs from the image */
 	PVIO_BLKBACK_WRITE = 1, /* write the iovecs to the image */
 	PVIO_BLKBACK_FLUSH = 2, /* make completed writes durable (no iovecs) */
+	PVIO_BLKBACK_DISCARD = 3, /* drop the data of a range: one iovec, iov_base NULL,
+				   * iov_len the byte count; reads then return zeros */
 	PVIO_BLKBACK_NR_OPS
 };
 
@@ -96,6 +98,9 @@ struct pvio_blkback_config {
 	/* Largest ring-page-order offered (0..PVIO_RING_MAX_ORDER); values
 	 * above the maximum are clamped. */
 	unsigned max_ring_page_order;
+	/* Nonzero: the image can drop data (punch holes): offer feature-discard
+	 * unless the toolstack set discard-enable to 0. Never on a read-only disk. */
+	int discard;
 	/* Nonzero: do not offer feature-persistent (map per request). */
 	int no_persistent;
 	const struct pvio_blkback_io_ops *ops;

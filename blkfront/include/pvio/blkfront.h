@@ -123,6 +123,8 @@ struct pvio_blkfront_info {
 	bool flush;		/* feature-flush-cache */
 	bool barrier;		/* feature-barrier */
 	bool persistent;	/* both ends use persistent grants */
+	bool discard;		/* feature-discard */
+	uint32_t discard_granularity;	/* bytes; 0 if not given */
 	unsigned ring_order;	/* negotiated */
 	unsigned ring_slots;	/* entries in the shared ring */
 	unsigned max_inflight;	/* request slots (each up to 11 segments) */
@@ -142,6 +144,8 @@ enum pvio_blkfront_op {
 	PVIO_BLKFRONT_READ = 0,
 	PVIO_BLKFRONT_WRITE = 1,
 	PVIO_BLKFRONT_FLUSH = 2,
+	PVIO_BLKFRONT_DISCARD = 3,	/* drop [sector, sector + len/512): buf unused;
+					 * -EOPNOTSUPP without feature-discard */
 };
 
 struct pvio_blkfront;
@@ -242,6 +246,9 @@ int pvio_blkfront_poll(struct pvio_blkfront *bf, int timeout_ms);
 int pvio_blkfront_read(struct pvio_blkfront *bf, uint64_t sector, void *buf, size_t len);
 int pvio_blkfront_write(struct pvio_blkfront *bf, uint64_t sector, const void *buf, size_t len);
 int pvio_blkfront_flush(struct pvio_blkfront *bf);
+/* Discard (trim) @len bytes at @sector: the backend may drop the data and
+ * later reads return zeros. -EOPNOTSUPP without feature-discard. */
+int pvio_blkfront_discard(struct pvio_blkfront *bf, uint64_t sector, size_t len);
 
 /* pvio_blkfront_state_name - a xenbus state number as text. */
 const char *pvio_blkfront_state_name(int state);
