@@ -26,7 +26,11 @@ static void usage(FILE *f)
 		"(/local/domain/0/backend/vbd3/DOMID/DEVID or .../backend/vbd/...): run the\n"
 		"blkif handshake with the guest's frontend, and answer its requests from the\n"
 		"image named by B/params (aio:/path, raw:/path or /path; read-only if B/mode is r).\n"
-		"  --engine E   I/O engine: io_uring (default) or libaio\n"
+		"  --engine E   I/O engine: io_uring (default), libaio, or null (no I/O:\n"
+		"               requests complete at once; transport benchmarks only)\n"
+		"               or faulty:io_uring|libaio[:SPEC] (fault injection for tests;\n"
+		"               SPEC every=N,after=K,count=M,op=read|write|flush|data|all,\n"
+		"               err=EIO|ENOSPC|ENOMEM, see tapdisk/engine_faulty.c)\n"
 		"  --ctl PATH   control socket (default $PVIO_CTL_DIR, else $XENSIM_DIR/tapdisk,\n"
 		"               else /run/pvio; then tapdisk-DOMID-DEVID.sock); see tapctl\n"
 		"  --log FILE   append the log to FILE instead of stderr\n"
@@ -176,6 +180,10 @@ int main(int argc, char **argv)
 		td.eng_ops = &td_engine_uring;
 	else if (!strcmp(engine, "libaio"))
 		td.eng_ops = &td_engine_aio;
+	else if (!strcmp(engine, "null"))
+		td.eng_ops = &td_engine_null;
+	else if (!strncmp(engine, "faulty:", 7) && td_engine_faulty_setup(engine + 7) == 0)
+		td.eng_ops = &td_engine_faulty;
 	else {
 		td_log(TD_ERR, "unknown engine '%s' (io_uring or libaio)", engine);
 		return 1;

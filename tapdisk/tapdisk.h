@@ -51,6 +51,11 @@ struct td_engine_ops {
 
 extern const struct td_engine_ops td_engine_uring;
 extern const struct td_engine_ops td_engine_aio;
+extern const struct td_engine_ops td_engine_null;  /* benchmarks: no I/O at all */
+/* Fault injection (engine_faulty.c): --engine faulty:INNER[:SPEC]; setup
+ * parses INNER:SPEC, 0 or -EINVAL (logged). */
+extern const struct td_engine_ops td_engine_faulty;
+int td_engine_faulty_setup(const char *arg);
 
 /* ---- image drivers (driver_raw.c) --------------------------------------- */
 struct td_image {

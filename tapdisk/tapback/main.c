@@ -158,7 +158,7 @@ static void usage(FILE *f)
 		"write DIR/hotplug-error); never restart one that exited 0 (detached). On\n"
 		"SIGTERM or SIGINT, stop every tapdisk, wait for them and exit 0.\n"
 		"\n"
-		"  --engine E      passed to each tapdisk (io_uring or libaio)\n"
+		"  --engine E      passed to each tapdisk (io_uring, libaio, null, faulty:...)\n"
 		"  --tapdisk PATH  the tapdisk binary (default: beside pvio-tapback in a build\n"
 		"                  tree, else %s/tapdisk)\n"
 		"  --ctl-dir DIR   give tapdisk --ctl DIR/tapdisk-DOMID-DEVID.sock (default:\n"
@@ -218,8 +218,10 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "e:t:c:l:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'e':
-			if (strcmp(optarg, "io_uring") && strcmp(optarg, "libaio")) {
-				fprintf(stderr, "pvio-tapback: --engine takes io_uring or libaio, not '%s'\n",
+			/* tapdisk checks the details (and logs them); catch typos here */
+			if (strcmp(optarg, "io_uring") && strcmp(optarg, "libaio") && strcmp(optarg, "null") &&
+			    strncmp(optarg, "faulty:", 7)) {
+				fprintf(stderr, "pvio-tapback: --engine takes io_uring, libaio, null or faulty:..., not '%s'\n",
 					optarg);
 				return 2;
 			}
