@@ -66,6 +66,7 @@ static void usage(FILE *f)
 		"  vbd detach DOMID VDEV [--timeout SEC] [--force]\n"
 		"                              close the device, wait for its backend, remove it\n"
 		"  vbd list [DOMID] [--json]   list virtual block devices\n"
+		"  vif attach|detach|list ...  virtual network interfaces (libxl's keys)\n"
 		"\n"
 		"Every command takes --help.\n", xsim_dir());
 }
@@ -467,6 +468,7 @@ static int dom_destroy(int argc, char **argv)
 	xs = xsim_cli_xs_dom0();
 	/* libxl removes the domain's devices before it forgets the domain */
 	xsim_cli_vbd_remove_domain(xs, domid);
+	xsim_cli_vif_remove_domain(xs, domid);
 	if (!xs_release_domain(xs, domid))
 		fprintf(stderr, "%s: xenstored release of %u: %s\n", prog, domid, strerror(errno));
 	snprintf(path, sizeof(path), "/local/domain/%u", domid);
@@ -592,6 +594,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "vbd"))
 		return xsim_cli_cmd_vbd(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "vif"))
+		return xsim_cli_cmd_vif(argc - 1, argv + 1);
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
 	usage(stderr);
 	return 2;

@@ -29,4 +29,9 @@ int xsim_cli_cmd_vbd(int argc, char **argv);
  */
 int xsim_cli_vbd_remove_domain(struct xs_handle *xs, uint32_t domid);
 
+/* `xensim vif ...` (xensim_vif.c): argv[0] is "vif". Returns the exit status. */
+int xsim_cli_cmd_vif(int argc, char **argv);
+/* Force-remove every vif of DOMID at domain destroy (as for VBDs). */
+int xsim_cli_vif_remove_domain(struct xs_handle *xs, uint32_t domid);
+
 #endif

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvio-netback internals: one process serves one vif. Files by role:
+ * main.c (options, log, event loop), xenbus.c (the io/netif.h handshake),
+ * tx.c (guest transmit -> TAP), rx.c (TAP -> guest receive), tap.c (the
+ * dom0 TAP device), offload.c (checksum/GSO header work).
+ */
+#ifndef PVIO_NETBACK_PRIVATE_H
+#define PVIO_NETBACK_PRIVATE_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/virtio_net.h>
+#include <xengnttab.h>
+#include <xenstore.h>
+
+#include "pvio/evtchn.h"
+#include "pvio/netif_wire.h"
+
+#define NB_PAGE 4096u
+#define NB_ETH_HLEN 14u
+/* Largest packet a tx chain can describe (the first slot's u16 size). */
+#define NB_MAX_PKT 65535u
+/* Data slots of one packet: more than NB_SLOTS_DROP is dropped, NB_SLOTS_FATAL
+ * or more disables the vif (Linux netback's max_skb_slots / fatal_skb_slots). */
+#define NB_SLOTS_DROP PVIO_XEN_NETIF_NR_SLOTS_MIN
+#define NB_SLOTS_FATAL 20u
+/* Packets gathered before one batched grant copy. */
+#define NB_TX_BATCH 32u
+/* Default bound of the dom0 -> guest queue (packets). */
+#define NB_RXQ_DEFAULT 256u
+
+/* What was done and refused; every drop has its own counter. */
+struct nb_stats {
+	uint64_t tx_packets, tx_bytes, tx_slots;
+	uint64_t tx_drop_slots;	     /* > 18 slots */
+	uint64_t tx_drop_frag_size;  /* fragment past the packet's size */
+	uint64_t tx_drop_zero_frag;  /* zero-length fragment */
+	uint64_t tx_drop_hdr_split;  /* Ethernet header not in the first slot */
+	uint64_t tx_drop_page_cross; /* offset + size past the page */
+	uint64_t tx_drop_runt;	     /* packet < ETH_HLEN */
+	uint64_t tx_drop_extra;	     /* bad extra-info slot */
+	uint64_t tx_drop_offload;    /* checksum/GSO request we cannot honour */
+	uint64_t tx_drop_copy;	     /* grant copy refused (bad gref) */
+	uint64_t tx_drop_tap;	     /* the TAP refused the packet */
+	uint64_t tx_fatal;	     /* protocol errors that disabled the vif */
+	uint64_t rx_packets, rx_bytes;
+	uint64_t rx_drop_queue_full; /* guest posts no buffers: queue bound hit */
+	uint64_t rx_drop_too_big;    /* does not fit the guest's features */
+	uint64_t rx_drop_copy;	     /* grant copy into the guest failed */
+	uint64_t rx_drop_down;	     /* arrived while the vif was not connected */
+	uint64_t rx_queue_peak;
+	uint64_t rate_waits;	     /* tx paused for credit */
+	uint64_t notifies_tx, notifies_rx;
+};
+
+/* A packet in the dom0 -> guest queue: virtio_net_hdr then the frame. */
+struct nb_rxpkt {
+	uint32_t len; /* frame bytes after the header */
+	struct virtio_net_hdr vh;
+	uint8_t data[];
+};
+
+struct nb_vif {
+	/* identity */
+	uint32_t domid, devid;
+	char backend[128];  /* our dir */
+	char frontend[128]; /* validated frontend dir */
+	char tapname[16];
+	char statsfile[256];
+	/* services */
+	struct ev_loop *loop;
+	struct xs_handle *xs;
+	xengnttab_handle *xgt;
+	struct pvio_evtchn *ev;
+	int tapfd;
+	ev_io xs_w, tap_w;
+	ev_timer rate_w;
+	ev_signal sigterm_w, sigint_w, sigusr1_w;
+	/* xenbus */
+	int state;    /* our XenbusState */
+	bool online;
+	bool connected;
+	bool disabled; /* fatal peer error: ring ignored until reconnect */
+	bool quit;
+	/* negotiated with the frontend */
+	bool f_sg, f_gso4, f_gso6, f_csum, f_ipv6_csum, f_rx_notify, f_split;
+	/* rings */
+	void *tx_sring, *rx_sring;
+	struct pvio_ring_back tx, rx;
+	evtchn_port_t port_tx, port_rx; /* local; equal unless split */
+	/* tx in progress: a chain copied out of the ring, slot by slot */
+	struct pvio_netif_tx_request cur[NB_SLOTS_FATAL];
+	unsigned cur_n;	       /* data slots copied */
+	unsigned cur_extras;   /* extra-info slots copied */
+	bool cur_more_extra;   /* an extra with FLAG_MORE is pending */
+	bool cur_want_extra;   /* first slot asked for extras */
+	struct pvio_netif_extra_info cur_gso;
+	bool cur_has_gso;
+	int cur_err;	       /* reason code once the packet is doomed */
+	/* tx batch */
+	uint8_t *txbuf;	       /* NB_TX_BATCH x (hdr + NB_MAX_PKT) */
+	/* rate limit: credit bytes per interval */
+	uint64_t rate_bytes, rate_usec, credit;
+	double credit_at;      /* ev_now of the last refill */
+	/* rx queue */
+	struct nb_rxpkt **rxq;
+	unsigned rxq_cap, rxq_head, rxq_len;
+	struct nb_stats st;
+	bool stats_dirty;
+};
+
+/* main.c */
+void nb_log(struct nb_vif *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void nb_stats_write(struct nb_vif *v);
+
+/* xenbus.c */
+int nb_xenbus_start(struct nb_vif *v);
+void nb_xenbus_changed(struct nb_vif *v);
+void nb_xenbus_fatal(struct nb_vif *v, const char *why);
+void nb_xenbus_stop(struct nb_vif *v);
+
+/* tap.c */
+int nb_tap_open(const char *name, char *actual, size_t n);
+int nb_tap_set_offload(int fd, bool csum, bool tso4, bool tso6);
+
+/* tx.c */
+void nb_tx_kick(struct nb_vif *v);
+void nb_tx_reset(struct nb_vif *v);
+
+/* rx.c */
+int nb_rx_init(struct nb_vif *v, unsigned cap);
+void nb_rx_tap_readable(struct nb_vif *v);
+void nb_rx_kick(struct nb_vif *v);
+void nb_rx_flush(struct nb_vif *v);
+void nb_rx_fini(struct nb_vif *v);
+
+/* offload.c */
+/* Locate the L4 checksum of an Ethernet frame (IPv4/IPv6, TCP/UDP):
+ * *start = L4 offset, *off = checksum field offset within L4, *l4proto,
+ * *hdr_end = end of the TCP header (0 for UDP). -EINVAL if not TCP/UDP
+ * or truncated. */
+int nb_l4_locate(const uint8_t *f, size_t len, uint16_t *start, uint16_t *off, uint8_t *l4proto,
+		 uint16_t *hdr_end, bool *ipv6);
+/* Fill in the full L4 checksum of a frame whose field holds the
+ * pseudo-header sum (CHECKSUM_PARTIAL layout). */
+void nb_csum_finish(uint8_t *f, size_t len, uint16_t start, uint16_t off);
+
+#endif
