@@ -753,16 +753,16 @@ static inline bool pvio_ring_back_push_responses(struct pvio_ring_back *br)
 		req_t req;                                                     \
 		rsp_t rsp;                                                     \
 	};                                                                     \
-	static inline size_t pvio_ring_##name##_entry_size(void)               \
+	static inline __attribute__((unused)) size_t pvio_ring_##name##_entry_size(void)               \
 	{                                                                      \
 		return sizeof(union pvio_ring_##name##_entry);                 \
 	}                                                                      \
-	static inline uint32_t pvio_ring_##name##_nr_ents(size_t ring_bytes)   \
+	static inline __attribute__((unused)) uint32_t pvio_ring_##name##_nr_ents(size_t ring_bytes)   \
 	{                                                                      \
 		return pvio_ring_nr_ents(pvio_ring_##name##_entry_size(),      \
 					 ring_bytes);                          \
 	}                                                                      \
-	static inline int pvio_ring_##name##_front_attach(                     \
+	static inline __attribute__((unused)) int pvio_ring_##name##_front_attach(                     \
 		struct pvio_ring_front *fr, void *sring, size_t ring_bytes,    \
 		pvio_ring_idx_t idx)                                           \
 	{                                                                      \
@@ -770,13 +770,13 @@ static inline bool pvio_ring_back_push_responses(struct pvio_ring_back *br)
 					      pvio_ring_##name##_entry_size(), \
 					      idx);                            \
 	}                                                                      \
-	static inline int pvio_ring_##name##_front_init(                       \
+	static inline __attribute__((unused)) int pvio_ring_##name##_front_init(                       \
 		struct pvio_ring_front *fr, void *sring, size_t ring_bytes)    \
 	{                                                                      \
 		return pvio_ring_##name##_front_attach(fr, sring, ring_bytes,  \
 						       0);                     \
 	}                                                                      \
-	static inline int pvio_ring_##name##_back_attach(                      \
+	static inline __attribute__((unused)) int pvio_ring_##name##_back_attach(                      \
 		struct pvio_ring_back *br, void *sring, size_t ring_bytes,     \
 		pvio_ring_idx_t idx)                                           \
 	{                                                                      \
@@ -784,49 +784,49 @@ static inline bool pvio_ring_back_push_responses(struct pvio_ring_back *br)
 					     pvio_ring_##name##_entry_size(),  \
 					     idx);                             \
 	}                                                                      \
-	static inline int pvio_ring_##name##_back_init(                        \
+	static inline __attribute__((unused)) int pvio_ring_##name##_back_init(                        \
 		struct pvio_ring_back *br, void *sring, size_t ring_bytes)     \
 	{                                                                      \
 		return pvio_ring_##name##_back_attach(br, sring, ring_bytes,   \
 						      0);                      \
 	}                                                                      \
 	/* Write-only views of the next shared slot (NULL if none free). */  \
-	static inline req_t *pvio_ring_##name##_request_slot(                  \
+	static inline __attribute__((unused)) req_t *pvio_ring_##name##_request_slot(                  \
 		struct pvio_ring_front *fr)                                    \
 	{                                                                      \
 		if (fr->entry_size != pvio_ring_##name##_entry_size())         \
 			return NULL;                                           \
 		return (req_t *)(uintptr_t)pvio_ring_front_request_slot(fr);   \
 	}                                                                      \
-	static inline rsp_t *pvio_ring_##name##_response_slot(                 \
+	static inline __attribute__((unused)) rsp_t *pvio_ring_##name##_response_slot(                 \
 		struct pvio_ring_back *br)                                     \
 	{                                                                      \
 		if (br->entry_size != pvio_ring_##name##_entry_size())         \
 			return NULL;                                           \
 		return (rsp_t *)(uintptr_t)pvio_ring_back_response_slot(br);   \
 	}                                                                      \
-	static inline int pvio_ring_##name##_put_request(                      \
+	static inline __attribute__((unused)) int pvio_ring_##name##_put_request(                      \
 		struct pvio_ring_front *fr, const req_t *req)                  \
 	{                                                                      \
 		if (fr->entry_size != pvio_ring_##name##_entry_size())         \
 			return -PVIO_RING_EINVAL;                              \
 		return pvio_ring_front_put_request(fr, req, sizeof(*req));     \
 	}                                                                      \
-	static inline int pvio_ring_##name##_copy_request(                     \
+	static inline __attribute__((unused)) int pvio_ring_##name##_copy_request(                     \
 		struct pvio_ring_back *br, req_t *req)                         \
 	{                                                                      \
 		if (br->entry_size != pvio_ring_##name##_entry_size())         \
 			return -PVIO_RING_EINVAL;                              \
 		return pvio_ring_back_copy_request(br, req, sizeof(*req));     \
 	}                                                                      \
-	static inline int pvio_ring_##name##_put_response(                     \
+	static inline __attribute__((unused)) int pvio_ring_##name##_put_response(                     \
 		struct pvio_ring_back *br, const rsp_t *rsp)                   \
 	{                                                                      \
 		if (br->entry_size != pvio_ring_##name##_entry_size())         \
 			return -PVIO_RING_EINVAL;                              \
 		return pvio_ring_back_put_response(br, rsp, sizeof(*rsp));     \
 	}                                                                      \
-	static inline int pvio_ring_##name##_copy_response(                    \
+	static inline __attribute__((unused)) int pvio_ring_##name##_copy_response(                    \
 		struct pvio_ring_front *fr, rsp_t *rsp)                        \
 	{                                                                      \
 		if (fr->entry_size != pvio_ring_##name##_entry_size())         \
