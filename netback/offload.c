@@ -1,32 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Checksum and GSO header work. Xen's csum_blank says only "the L4
+ * Checksum and GSO header work (pvio/net_offload.h), the one copy that
+ * pvio-netback and pvnet both link. Xen's csum_blank says only "the L4
  * checksum is not filled in"; a TAP's virtio_net_hdr needs where it is
  * (csum_start/csum_offset), so the frame's headers are parsed here, with
- * every length checked against the frame (the frame is guest data).
+ * every length checked against the frame (the frame is peer data).
  */
 #include <errno.h>
 #include <string.h>
 
-#include "private.h"
+#include "pvio/net_offload.h"
+
+#define ETH_HLEN_ 14u
 
 static uint16_t be16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-int nb_l4_locate(const uint8_t *f, size_t len, uint16_t *start, uint16_t *off, uint8_t *l4proto,
-		 uint16_t *hdr_end, bool *ipv6)
+int pvio_net_l4_locate(const uint8_t *f, size_t len, uint16_t *start, uint16_t *off, uint8_t *l4proto,
+		       uint16_t *hdr_end, bool *ipv6)
 {
-	size_t l3 = NB_ETH_HLEN, l4;
+	size_t l3 = ETH_HLEN_, l4;
 	uint16_t et;
 	uint8_t proto;
 
-	if (len < NB_ETH_HLEN)
+	if (len < ETH_HLEN_)
 		return -EINVAL;
 	et = be16(f + 12);
 	if (et == 0x8100) { /* one VLAN tag */
-		if (len < NB_ETH_HLEN + 4)
+		if (len < ETH_HLEN_ + 4)
 			return -EINVAL;
 		et = be16(f + 16);
 		l3 += 4;
@@ -82,7 +85,7 @@ int nb_l4_locate(const uint8_t *f, size_t len, uint16_t *start, uint16_t *off, u
 	return 0;
 }
 
-void nb_csum_finish(uint8_t *f, size_t len, uint16_t start, uint16_t off)
+void pvio_net_csum_finish(uint8_t *f, size_t len, uint16_t start, uint16_t off)
 {
 	uint32_t sum = 0;
 	size_t i;

@@ -3,7 +3,8 @@
  * pvio-netback internals: one process serves one vif. Files by role:
  * main.c (options, log, event loop), xenbus.c (the io/netif.h handshake),
  * tx.c (guest transmit -> TAP), rx.c (TAP -> guest receive), tap.c (the
- * dom0 TAP device), offload.c (checksum/GSO header work).
+ * dom0 TAP device); offload.c (checksum/GSO header work) is the
+ * pvio-net-offload library that pvnet links too (pvio/net_offload.h).
  */
 #ifndef PVIO_NETBACK_PRIVATE_H
 #define PVIO_NETBACK_PRIVATE_H
@@ -17,6 +18,7 @@
 #include <xenstore.h>
 
 #include "pvio/evtchn.h"
+#include "pvio/net_offload.h"
 #include "pvio/netif_wire.h"
 
 #define NB_PAGE 4096u
@@ -136,16 +138,5 @@ void nb_rx_tap_readable(struct nb_vif *v);
 void nb_rx_kick(struct nb_vif *v);
 void nb_rx_flush(struct nb_vif *v);
 void nb_rx_fini(struct nb_vif *v);
-
-/* offload.c */
-/* Locate the L4 checksum of an Ethernet frame (IPv4/IPv6, TCP/UDP):
- * *start = L4 offset, *off = checksum field offset within L4, *l4proto,
- * *hdr_end = end of the TCP header (0 for UDP). -EINVAL if not TCP/UDP
- * or truncated. */
-int nb_l4_locate(const uint8_t *f, size_t len, uint16_t *start, uint16_t *off, uint8_t *l4proto,
-		 uint16_t *hdr_end, bool *ipv6);
-/* Fill in the full L4 checksum of a frame whose field holds the
- * pseudo-header sum (CHECKSUM_PARTIAL layout). */
-void nb_csum_finish(uint8_t *f, size_t len, uint16_t start, uint16_t off);
 
 #endif

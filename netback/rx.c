@@ -128,7 +128,7 @@ static unsigned prepare(struct nb_vif *v, struct nb_rxpkt *p, bool *gso, uint16_
 		uint16_t start, off, hend;
 		uint8_t proto;
 		bool v6;
-		bool can = v->f_csum && (!(nb_l4_locate(p->data, p->len, &start, &off, &proto, &hend, &v6) == 0 &&
+		bool can = v->f_csum && (!(pvio_net_l4_locate(p->data, p->len, &start, &off, &proto, &hend, &v6) == 0 &&
 					    v6) || v->f_ipv6_csum);
 		if (can) {
 			*flags = PVIO_NETRXF_csum_blank | PVIO_NETRXF_data_validated;
@@ -136,7 +136,7 @@ static unsigned prepare(struct nb_vif *v, struct nb_rxpkt *p, bool *gso, uint16_
 			if (*gso)
 				return 0;
 			/* the guest cannot take a blank checksum: finish it here */
-			nb_csum_finish(p->data, p->len, p->vh.csum_start, p->vh.csum_offset);
+			pvio_net_csum_finish(p->data, p->len, p->vh.csum_start, p->vh.csum_offset);
 			*flags = PVIO_NETRXF_data_validated;
 		}
 	} else if (p->vh.flags & VIRTIO_NET_HDR_F_DATA_VALID) {

@@ -216,7 +216,7 @@ static int set_vnet(struct nb_vif *v, struct txpkt *p, struct virtio_net_hdr *vh
 	(void)v;
 	memset(vh, 0, sizeof(*vh));
 	if (p->slots[0].flags & PVIO_NETTXF_csum_blank || p->has_gso) {
-		if (nb_l4_locate(f, p->len, &start, &off, &proto, &hend, &v6))
+		if (pvio_net_l4_locate(f, p->len, &start, &off, &proto, &hend, &v6))
 			return TX_OFFLOAD;
 		vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		vh->csum_start = start;

@@ -23,7 +23,7 @@
 #include <linux/virtio_net.h>
 
 #include "pvio/netfront_xensim.h"
-#include "pvnet.h"
+#include "pvio/net_offload.h"
 
 static volatile sig_atomic_t stop;
 
@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 
 			memset(vh, 0, sizeof(*vh));
 			if (m.flags & PVIO_NETFRONT_F_CSUM_BLANK || m.gso_type) {
-				if (pn_l4_locate(f, (size_t)n, &start, &off, &proto, &hend, &v6)) {
+				if (pvio_net_l4_locate(f, (size_t)n, &start, &off, &proto, &hend, &v6)) {
 					dropped++;
 					continue;
 				}
