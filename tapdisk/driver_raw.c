@@ -129,10 +129,10 @@ const struct td_driver_ops *td_driver_for(const char *params, const char **path)
 			return &td_driver_raw;
 		}
 		if (n == 3 && !strncmp(params, "vhd", 3)) {
-			td_log(TD_ERR, "params '%s': VHD images are not supported yet (issue 4): refusing", params);
-			return NULL;
+			*path = colon + 1;
+			return &td_driver_vhd;
 		}
 	}
-	td_log(TD_ERR, "params '%.200s': not aio:/path, raw:/path or an absolute path: refusing", params);
+	td_log(TD_ERR, "params '%.200s': not aio:/path, raw:/path, vhd:/path or an absolute path: refusing", params);
 	return NULL;
 }

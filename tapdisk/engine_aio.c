@@ -29,7 +29,7 @@ struct td_engine {
 	io_context_t ctx;
 	struct ev_loop *loop;
 	ev_io io;
-	int efd, fd;
+	int efd;
 	unsigned depth, nq;
 	int sync_flush; /* the kernel refused IOCB_CMD_FDSYNC */
 	td_io_done_fn *done;
@@ -73,7 +73,7 @@ static void a_submit(struct td_engine *e)
 				td_log(TD_WARN, "libaio: the kernel refuses IOCB_CMD_FDSYNC here: flushing with fdatasync()");
 			e->sync_flush = 1;
 			done++;
-			finish(e, o, fdatasync(e->fd) ? -errno : 0);
+			finish(e, o, fdatasync(o->cb.aio_fildes) ? -errno : 0);
 			continue;
 		}
 		/* Cannot be submitted: fail this one, try the rest. */
@@ -129,7 +129,7 @@ static void a_close(struct td_engine *e)
 	free(e);
 }
 
-static int a_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *done,
+static int a_open(struct ev_loop *loop, unsigned depth, td_io_done_fn *done,
 		  struct td_engine **out)
 {
 	struct td_engine *e = calloc(1, sizeof(*e));
@@ -139,7 +139,6 @@ static int a_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *d
 	if (!e)
 		return -ENOMEM;
 	e->efd = -1;
-	e->fd = fd;
 	e->depth = depth;
 	e->done = done;
 	e->ops = calloc(depth, sizeof(*e->ops));
@@ -171,7 +170,7 @@ static int a_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *d
 	return 0;
 }
 
-static int a_queue(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
+static int a_queue(struct td_engine *e, enum pvio_blkback_op op, int fd, uint64_t off,
 		   const struct iovec *iov, int iovcnt, size_t len, void *tag)
 {
 	struct op *o = e->free_ops;
@@ -183,26 +182,26 @@ static int a_queue(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
 	o->len = len;
 	switch (op) {
 	case PVIO_BLKBACK_READ:
-		io_prep_preadv(&o->cb, e->fd, iov, iovcnt, (long long)off);
+		io_prep_preadv(&o->cb, fd, iov, iovcnt, (long long)off);
 		break;
 	case PVIO_BLKBACK_WRITE:
-		io_prep_pwritev(&o->cb, e->fd, iov, iovcnt, (long long)off);
+		io_prep_pwritev(&o->cb, fd, iov, iovcnt, (long long)off);
 		break;
 	case PVIO_BLKBACK_DISCARD:
 		/* Linux AIO has no fallocate: punch the hole right here
 		 * (metadata only, quick); finish() calls back into blkback. */
 		o->len = 0;
-		finish(e, o, fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+		finish(e, o, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 				       (off_t)len) ? -errno : 0);
 		return 0;
 	default:
 		o->len = 0;
 		if (e->sync_flush) {
 			/* finish() calls back into blkback: fine, nothing of ours is held */
-			finish(e, o, fdatasync(e->fd) ? -errno : 0);
+			finish(e, o, fdatasync(fd) ? -errno : 0);
 			return 0;
 		}
-		io_prep_fdsync(&o->cb, e->fd);
+		io_prep_fdsync(&o->cb, fd);
 		break;
 	}
 	io_set_eventfd(&o->cb, e->efd);

@@ -103,7 +103,7 @@ bad:
 	return 0;
 }
 
-static int f_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *done,
+static int f_open(struct ev_loop *loop, unsigned depth, td_io_done_fn *done,
 		  struct td_engine **out)
 {
 	struct td_engine *e;
@@ -114,7 +114,7 @@ static int f_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *d
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	err = cfg.inner->open(loop, fd, depth, done, &e->inner);
+	err = cfg.inner->open(loop, depth, done, &e->inner);
 	if (err) {
 		free(e);
 		return err;
@@ -127,7 +127,7 @@ static int f_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *d
 	return 0;
 }
 
-static int f_queue(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
+static int f_queue(struct td_engine *e, enum pvio_blkback_op op, int fd, uint64_t off,
 		   const struct iovec *iov, int iovcnt, size_t len, void *tag)
 {
 	if ((cfg.ops & (1u << op)) && e->failed < cfg.count) {
@@ -141,7 +141,7 @@ static int f_queue(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
 			return 0;
 		}
 	}
-	return cfg.inner->queue(e->inner, op, off, iov, iovcnt, len, tag);
+	return cfg.inner->queue(e->inner, op, fd, off, iov, iovcnt, len, tag);
 }
 
 static void f_submit(struct td_engine *e)

@@ -15,13 +15,12 @@ struct td_engine {
 	td_io_done_fn *done;
 };
 
-static int n_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *done,
+static int n_open(struct ev_loop *loop, unsigned depth, td_io_done_fn *done,
 		  struct td_engine **out)
 {
 	struct td_engine *e = calloc(1, sizeof(*e));
 
 	(void)loop;
-	(void)fd;
 	(void)depth;
 	if (!e)
 		return -ENOMEM;
@@ -31,10 +30,11 @@ static int n_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *d
 	return 0;
 }
 
-static int n_queue(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
+static int n_queue(struct td_engine *e, enum pvio_blkback_op op, int fd, uint64_t off,
 		   const struct iovec *iov, int iovcnt, size_t len, void *tag)
 {
 	(void)op;
+	(void)fd;
 	(void)off;
 	(void)iov;
 	(void)iovcnt;

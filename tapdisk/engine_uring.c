@@ -27,7 +27,6 @@ struct td_engine {
 	struct ev_loop *loop;
 	ev_io io;
 	int efd;
-	int fd;
 	unsigned depth, queued;
 	td_io_done_fn *done;
 	struct op *ops, *free_ops;
@@ -68,7 +67,7 @@ static void efd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	reap(e);
 }
 
-static int u_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *done,
+static int u_open(struct ev_loop *loop, unsigned depth, td_io_done_fn *done,
 		  struct td_engine **out)
 {
 	struct td_engine *e = calloc(1, sizeof(*e));
@@ -87,7 +86,6 @@ static int u_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *d
 		e->free_ops = &e->ops[i];
 	}
 	e->depth = depth;
-	e->fd = fd;
 	e->done = done;
 	e->loop = loop;
 	err = io_uring_queue_init(depth, &e->ring, 0);
@@ -113,7 +111,7 @@ static int u_open(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *d
 	return 0;
 }
 
-static int u_queue(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
+static int u_queue(struct td_engine *e, enum pvio_blkback_op op, int fd, uint64_t off,
 		   const struct iovec *iov, int iovcnt, size_t len, void *tag)
 {
 	struct io_uring_sqe *sqe;
@@ -135,19 +133,19 @@ static int u_queue(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
 	o->len = len;
 	switch (op) {
 	case PVIO_BLKBACK_READ:
-		io_uring_prep_readv(sqe, e->fd, iov, (unsigned)iovcnt, off);
+		io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, off);
 		break;
 	case PVIO_BLKBACK_WRITE:
-		io_uring_prep_writev(sqe, e->fd, iov, (unsigned)iovcnt, off);
+		io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, off);
 		break;
 	case PVIO_BLKBACK_DISCARD:
 		/* fallocate's result is 0, not a byte count */
-		io_uring_prep_fallocate(sqe, e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		io_uring_prep_fallocate(sqe, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					off, len);
 		o->len = 0;
 		break;
 	default:
-		io_uring_prep_fsync(sqe, e->fd, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
 		o->len = 0;
 		break;
 	}

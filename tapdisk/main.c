@@ -25,7 +25,8 @@ static void usage(FILE *f)
 		"Serve the virtual block device whose xenstore backend dir is B\n"
 		"(/local/domain/0/backend/vbd3/DOMID/DEVID or .../backend/vbd/...): run the\n"
 		"blkif handshake with the guest's frontend, and answer its requests from the\n"
-		"image named by B/params (aio:/path, raw:/path or /path; read-only if B/mode is r).\n"
+		"image named by B/params (aio:/path, raw:/path or /path; vhd:/leaf.vhd serves\n"
+		"the VHD chain that ends in leaf.vhd; read-only if B/mode is r).\n"
 		"  --engine E   I/O engine: io_uring (default), libaio, or null (no I/O:\n"
 		"               requests complete at once; transport benchmarks only)\n"
 		"               or faulty:io_uring|libaio[:SPEC] (fault injection for tests;\n"
@@ -79,9 +80,11 @@ static int td_submit(void *ctx, struct pvio_blkback_req *req, enum pvio_blkback_
 	struct td *td = ctx;
 	size_t len = 0;
 
+	if (td->drv->submit)
+		return td->drv->submit(td, req, op, off, iov, iovcnt);
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
-	return td->eng_ops->queue(td->eng, op, off, iov, iovcnt, len, req);
+	return td->eng_ops->queue(td->eng, op, td->img.fd, off, iov, iovcnt, len, req);
 }
 
 static void td_kick(void *ctx)
@@ -96,9 +99,16 @@ static const struct pvio_blkback_io_ops td_io_ops = {
 	.kick = td_kick,
 };
 
+/* The engine's completions carry no context: the one driver of this
+ * process decides what a tag is. */
+static const struct td_driver_ops *io_drv;
+
 static void io_done(void *tag, int res)
 {
-	pvio_blkback_complete(tag, res);
+	if (io_drv->io_done)
+		io_drv->io_done(tag, res);
+	else
+		pvio_blkback_complete(tag, res);
 }
 
 static void bb_log_cb(void *arg, enum pvio_blkback_log_level lvl, const char *msg)
@@ -232,10 +242,12 @@ int main(int argc, char **argv)
 		td_log(TD_ERR, "cannot start the event loop");
 		goto out_img;
 	}
-	/* One engine slot per ring entry of the largest ring we offer. */
-	err = td.eng_ops->open(td.loop, td.img.fd,
-			       pvio_ring_blkif_nr_ents(PVIO_RING_BYTES(PVIO_RING_MAX_ORDER)), io_done,
-			       &td.eng);
+	/* Engine slots for every ring entry of the largest ring we offer,
+	 * times the operations a request may split into (VHD extents). */
+	io_drv = td.drv;
+	unsigned depth = pvio_ring_blkif_nr_ents(PVIO_RING_BYTES(PVIO_RING_MAX_ORDER)) *
+			 (td.img.ops_per_req ? td.img.ops_per_req : 1);
+	err = td.eng_ops->open(td.loop, depth, io_done, &td.eng);
 	if (err) {
 		td_log(TD_ERR, "cannot start the %s engine: %s", td.eng_ops->name, strerror(-err));
 		goto out_img;

@@ -31,19 +31,21 @@ typedef void td_io_done_fn(void *tag, int res);
 
 /*
  * An I/O engine (const table; SPDK style).  All members required.
- * open:   set up for @fd with room for @depth operations in flight; register
- *         on @loop; completions call @done from the loop.
- * queue:  add one operation (READ/WRITE over @iov with @len bytes at @off;
- *         FLUSH = fdatasync, @iov NULL) to the next batch.  The iovec array
+ * open:   set up with room for @depth operations in flight; register on
+ *         @loop; completions call @done from the loop.
+ * queue:  add one operation on file @fd (READ/WRITE over @iov with @len
+ *         bytes at @off; FLUSH = fdatasync, @iov NULL) to the next batch
+ *         (one engine serves every file of an image: a VHD chain has many).
+ *         It may complete the operation (call @done) before returning.  The iovec array
  *         must stay valid until completion.  -EBUSY: @depth in flight.
  * submit: hand everything queued to the kernel (one system call).
  * close:  wait for nothing: the caller has drained; frees.
  */
 struct td_engine_ops {
 	const char *name;
-	int (*open)(struct ev_loop *loop, int fd, unsigned depth, td_io_done_fn *done,
+	int (*open)(struct ev_loop *loop, unsigned depth, td_io_done_fn *done,
 		    struct td_engine **out);
-	int (*queue)(struct td_engine *e, enum pvio_blkback_op op, uint64_t off,
+	int (*queue)(struct td_engine *e, enum pvio_blkback_op op, int fd, uint64_t off,
 		     const struct iovec *iov, int iovcnt, size_t len, void *tag);
 	void (*submit)(struct td_engine *e);
 	void (*close)(struct td_engine *e);
@@ -57,7 +59,8 @@ extern const struct td_engine_ops td_engine_null;  /* benchmarks: no I/O at all 
 extern const struct td_engine_ops td_engine_faulty;
 int td_engine_faulty_setup(const char *arg);
 
-/* ---- image drivers (driver_raw.c) --------------------------------------- */
+/* ---- image drivers (driver_raw.c, driver_vhd.c) ------------------------ */
+struct td;
 struct td_image {
 	int fd;
 	uint64_t size;		/* bytes */
@@ -66,19 +69,31 @@ struct td_image {
 	int readonly;
 	int can_discard;	/* hole punching works: offer feature-discard */
 	char path[4096];
+	unsigned ops_per_req;	/* engine operations one request may need (0 = 1) */
+	void *priv;		/* the driver's state */
 };
 
-/* Image driver (const table).  open: open @path (read-only if @readonly),
- * fill @img; -errno with the reason logged.  close: release. */
+/*
+ * Image driver (const table).  open: open @path (read-only if @readonly),
+ * fill @img; -errno with the reason logged.  close: release.
+ * submit (optional): take one blkback request (the io_ops.submit contract:
+ *   0 = taken, complete it exactly once; <0 = not taken).  NULL: the request
+ *   is one engine operation on img->fd at the same offset, tagged @req.
+ * io_done (required with submit): an engine completion for a tag the
+ *   driver queued.
+ */
 struct td_driver_ops {
 	const char *name;
 	int (*open)(const char *path, int readonly, struct td_image *img);
 	void (*close)(struct td_image *img);
+	int (*submit)(struct td *td, struct pvio_blkback_req *req, enum pvio_blkback_op op,
+		      uint64_t off, const struct iovec *iov, int iovcnt);
+	void (*io_done)(void *tag, int res);
 };
 extern const struct td_driver_ops td_driver_raw;
+extern const struct td_driver_ops td_driver_vhd;
 
-/* Pick the driver for a `params` value ("aio:/p", "raw:/p", "/p"; "vhd:"
- * refused until VHD support lands).  Returns the driver and the path
+/* Pick the driver for a `params` value ("aio:/p", "raw:/p", "/p", "vhd:/p").  Returns the driver and the path
  * inside @params, or NULL with the reason logged. */
 const struct td_driver_ops *td_driver_for(const char *params, const char **path);
 

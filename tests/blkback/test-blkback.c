@@ -1143,8 +1143,9 @@ static void run_persistent(const char *engine, uint32_t devid)
 	close(v.img_fd);
 }
 
-/* vhd: params are refused at start with a clear log, exit 1. */
-static void run_vhd_refused(uint32_t devid)
+/* vhd: params naming a file that is not a VHD (the raw image) are refused
+ * at start with a clear log, exit 1.  Served chains: tests/block/vhd-chain.sh. */
+static void run_vhd_not_vhd(uint32_t devid)
 {
 	struct vbd v;
 	char p[256];
@@ -1153,8 +1154,8 @@ static void run_vhd_refused(uint32_t devid)
 	snprintf(p, sizeof(p), "%s/params", v.be);
 	xw(xs0, p, "vhd:%s", v.image);
 	tapdisk_start(&v, "io_uring");
-	CHECK(tapdisk_wait(&v, TMO) == 1, "tapdisk did not exit 1 on vhd params");
-	CHECK(log_has(&v, "VHD images are not supported"), "vhd refusal not logged");
+	CHECK(tapdisk_wait(&v, TMO) == 1, "tapdisk did not exit 1 on vhd params naming a raw file");
+	CHECK(log_has(&v, "cannot open VHD chain"), "refusal of a non-VHD file not logged");
 	close(v.img_fd);
 }
 
@@ -1251,7 +1252,7 @@ int main(int argc, char **argv)
 		run_vbd(engine, 51712, 1);
 		run_readonly(engine, 51728);
 		run_persistent(engine, 51760);
-		run_vhd_refused(51744);
+		run_vhd_not_vhd(51744);
 	}
 
 	pvio_evtchn_close(gev);

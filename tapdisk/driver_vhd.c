@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VHD driver: serves a chain of VHD files (fixed, dynamic, differencing)
+ * whose leaf `params` names ("vhd:/path/leaf.vhd").  The vhd/ library keeps
+ * the BATs and bitmaps in memory and says where each sector lives; the data
+ * itself moves through the I/O engine, one operation per extent.
+ *
+ * A request is split into extents with pvio_vhd_chain_map (reads) or
+ * pvio_vhd_write_prepare (writes, which allocates missing leaf blocks
+ * crash-safely, synchronously on the loop thread: metadata work is rare
+ * and short next to data I/O).  Each data extent becomes one engine
+ * operation over the slice of the guest's iovec that covers it; extents
+ * nothing in the chain holds are zero-filled in place.  When every piece
+ * has completed (first error wins), a write's sectors are marked present
+ * with pvio_vhd_write_commit and the request is completed.
+ *
+ * Parents are opened read-only by the library, so a write can only ever
+ * reach the leaf.  The buffered file descriptors of the chain are used as
+ * they are: the library reads metadata through the page cache, and mixing
+ * O_DIRECT data with buffered metadata on one file buys nothing here.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/uio.h>
+
+#include "pvio/blkif_wire.h"
+#include "pvio/vhd.h"
+#include "tapdisk.h"
+
+/* blkback offers no indirect segments: a request covers at most 11 pages
+ * of 8 sectors, so one extent per sector is the worst case and the slice
+ * arrays need at most one extra entry per extent. */
+#define VHD_MAX_SECT (PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST * PVIO_BLKIF_SECTORS_PER_PAGE)
+#define VHD_MAX_EXT VHD_MAX_SECT
+#define VHD_MAX_IOV (PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST + VHD_MAX_EXT)
+/* Engine operations per request we size the engine for; a rare request
+ * that needs more than the engine has free is served synchronously. */
+#define VHD_OPS_PER_REQ 4
+
+struct vhd_state;
+
+/* Per-request scratch, one per ring slot, allocated at open. */
+struct vreq {
+	struct vhd_state *s;
+	struct pvio_blkback_req *req;
+	enum pvio_blkback_op op;
+	uint64_t sector;
+	uint32_t count;
+	int pending;		/* pieces in flight, +1 while still queuing */
+	int err;		/* first error */
+	struct vreq *next_free;
+	struct pvio_vhd_extent ext[VHD_MAX_EXT];
+	struct iovec iov[VHD_MAX_IOV];
+};
+
+struct vhd_state {
+	struct pvio_vhd_chain *chain;
+	struct pvio_vhd *leaf;
+	struct vreq *slots;
+	unsigned nslots;
+	struct vreq *free;
+};
+
+static void vreq_finish(struct vreq *r)
+{
+	struct vhd_state *s = r->s;
+	struct pvio_blkback_req *req = r->req;
+	struct pvio_vhd_err verr = { 0 };
+	int err = r->err;
+
+	/* The bitmap says "present" only once the data is on the file: a
+	 * failed or interrupted write leaves the old contents visible. */
+	if (!err && r->op == PVIO_BLKBACK_WRITE) {
+		err = pvio_vhd_write_commit(s->leaf, r->sector, r->count, &verr);
+		if (err)
+			td_log(TD_ERR, "vhd: marking sectors %llu+%u present: %s",
+			       (unsigned long long)r->sector, r->count, verr.msg);
+	}
+	r->req = NULL;
+	r->next_free = s->free;
+	s->free = r;
+	pvio_blkback_complete(req, err);
+}
+
+static void vreq_put(struct vreq *r, int res)
+{
+	if (res && !r->err)
+		r->err = res;
+	if (--r->pending == 0)
+		vreq_finish(r);
+}
+
+static void vhd_io_done(void *tag, int res)
+{
+	vreq_put(tag, res);
+}
+
+/* The engine is full: move this piece on the loop thread instead. */
+static int sync_piece(enum pvio_blkback_op op, int fd, uint64_t off, const struct iovec *iov,
+		      int iovcnt, size_t len)
+{
+	ssize_t n = op == PVIO_BLKBACK_READ ? preadv(fd, iov, iovcnt, (off_t)off)
+					    : pwritev(fd, iov, iovcnt, (off_t)off);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+/* Resolve the whole request into r->ext; returns the extent count or -errno. */
+static int vreq_map(struct vreq *r)
+{
+	struct vhd_state *s = r->s;
+	struct pvio_vhd_err verr = { 0 };
+	uint32_t covered = 0;
+	unsigned n = 0;
+
+	while (covered < r->count) {
+		unsigned k = 0;
+		int64_t got;
+		if (r->op == PVIO_BLKBACK_WRITE)
+			got = pvio_vhd_write_prepare(s->leaf, r->sector + covered, r->count - covered,
+						     r->ext + n, VHD_MAX_EXT - n, &k, &verr);
+		else
+			got = pvio_vhd_chain_map(s->chain, r->sector + covered, r->count - covered,
+						 r->ext + n, VHD_MAX_EXT - n, &k, &verr);
+		if (got < 0) {
+			td_log(TD_ERR, "vhd: %s of sectors %llu+%u: %s",
+			       r->op == PVIO_BLKBACK_WRITE ? "allocating for a write" : "mapping a read",
+			       (unsigned long long)r->sector, r->count, verr.msg);
+			return (int)got;
+		}
+		if (got == 0 || k == 0 || got > r->count - covered) {
+			td_log(TD_ERR, "vhd: sectors %llu+%u: the library mapped nothing",
+			       (unsigned long long)(r->sector + covered), r->count - covered);
+			return -EIO;
+		}
+		n += k;
+		covered += (uint32_t)got;
+	}
+	return (int)n;
+}
+
+static int vhd_submit(struct td *td, struct pvio_blkback_req *req, enum pvio_blkback_op op,
+		      uint64_t off, const struct iovec *iov, int iovcnt)
+{
+	struct vhd_state *s = td->img.priv;
+	struct vreq *r = s->free;
+	size_t len = 0;
+	int n, gi = 0, err;
+	size_t goff = 0; /* offset inside iov[gi] */
+
+	if (!r) {
+		td_log(TD_ERR, "vhd: more requests in flight than ring slots: refusing one");
+		return -EBUSY;
+	}
+	if (op == PVIO_BLKBACK_DISCARD)
+		return -EOPNOTSUPP; /* never offered */
+	if (op == PVIO_BLKBACK_FLUSH) {
+		/* prepare and commit write the leaf's metadata with pwrite; one
+		 * fdatasync of the leaf covers them and every completed data
+		 * write (parents are never written). */
+		s->free = r->next_free;
+		r->req = req;
+		r->op = op;
+		r->pending = 1;
+		r->err = 0;
+		err = td->eng_ops->queue(td->eng, op, pvio_vhd_fd(s->leaf), 0, NULL, 0, 0, r);
+		if (err == -EBUSY)
+			vreq_put(r, pvio_vhd_flush(s->leaf));
+		else if (err)
+			vreq_put(r, err);
+		/* else it completes through vhd_io_done */
+		return 0;
+	}
+	if (iovcnt < 0 || iovcnt > PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST)
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (off % PVIO_VHD_SECTOR || len % PVIO_VHD_SECTOR || !len ||
+	    len / PVIO_VHD_SECTOR > VHD_MAX_SECT)
+		return -EINVAL;
+
+	s->free = r->next_free;
+	r->req = req;
+	r->op = op;
+	r->sector = off / PVIO_VHD_SECTOR;
+	r->count = (uint32_t)(len / PVIO_VHD_SECTOR);
+	r->err = 0;
+	r->pending = 1;
+	n = vreq_map(r);
+	if (n < 0) {
+		r->req = NULL;
+		r->next_free = s->free;
+		s->free = r;
+		return n;
+	}
+
+	struct iovec *slice = r->iov;
+	for (int e = 0; e < n; e++) {
+		const struct pvio_vhd_extent *x = &r->ext[e];
+		size_t want = (size_t)x->count * PVIO_VHD_SECTOR, got = 0;
+		struct iovec *first = slice;
+
+		/* The slice of the guest's buffers this extent covers. */
+		while (got < want && gi < iovcnt) {
+			size_t take = iov[gi].iov_len - goff;
+			if (take > want - got)
+				take = want - got;
+			slice->iov_base = (char *)iov[gi].iov_base + goff;
+			slice->iov_len = take;
+			slice++;
+			got += take;
+			goff += take;
+			if (goff == iov[gi].iov_len) {
+				gi++;
+				goff = 0;
+			}
+		}
+		if (got != want) { /* the extents cover exactly the request */
+			r->err = r->err ? r->err : -EIO;
+			break;
+		}
+		int cnt = (int)(slice - first);
+		if (x->layer < 0) {
+			for (int i = 0; i < cnt; i++)
+				memset(first[i].iov_base, 0, first[i].iov_len);
+			continue;
+		}
+		r->pending++;
+		err = td->eng_ops->queue(td->eng, op, x->fd, x->offset, first, cnt, want, r);
+		if (err == -EBUSY)
+			err = sync_piece(op, x->fd, x->offset, first, cnt, want);
+		if (err)
+			vreq_put(r, err);
+	}
+	vreq_put(r, 0); /* drop the queuing reference: may complete now */
+	return 0;
+}
+
+static int vhd_open(const char *path, int readonly, struct td_image *img)
+{
+	struct pvio_vhd_err verr = { 0 };
+	struct vhd_state *s;
+	int err;
+
+	memset(img, 0, sizeof(*img));
+	img->fd = -1;
+	snprintf(img->path, sizeof(img->path), "%s", path);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	err = pvio_vhd_chain_open(path, readonly ? 0 : PVIO_VHD_RDWR, &s->chain, &verr);
+	if (err) {
+		td_log(TD_ERR, "cannot open VHD chain %s%s: %s", path, readonly ? " read-only" : "",
+		       verr.msg[0] ? verr.msg : strerror(-err));
+		free(s);
+		return err;
+	}
+	s->leaf = pvio_vhd_chain_layer(s->chain, 0);
+	s->nslots = pvio_ring_blkif_nr_ents(PVIO_RING_BYTES(PVIO_RING_MAX_ORDER));
+	s->slots = calloc(s->nslots, sizeof(*s->slots));
+	if (!s->slots) {
+		pvio_vhd_chain_close(s->chain);
+		free(s);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < s->nslots; i++) {
+		s->slots[i].s = s;
+		s->slots[i].next_free = s->free;
+		s->free = &s->slots[i];
+	}
+	img->fd = pvio_vhd_fd(s->leaf);
+	img->size = pvio_vhd_chain_sectors(s->chain) * PVIO_VHD_SECTOR;
+	img->phys_sector = 512;
+	img->readonly = readonly;
+	img->ops_per_req = VHD_OPS_PER_REQ;
+	img->priv = s;
+	td_log(TD_INFO, "vhd chain %s: %llu bytes, %u file(s), %s", path,
+	       (unsigned long long)img->size, pvio_vhd_chain_depth(s->chain),
+	       readonly ? "read-only" : "read-write (leaf only; parents read-only)");
+	for (unsigned i = 1; i < pvio_vhd_chain_depth(s->chain); i++)
+		td_log(TD_INFO, "  parent %u: %s", i, pvio_vhd_path(pvio_vhd_chain_layer(s->chain, i)));
+	return 0;
+}
+
+static void vhd_close(struct td_image *img)
+{
+	struct vhd_state *s = img->priv;
+
+	if (!s)
+		return;
+	pvio_vhd_chain_close(s->chain);
+	free(s->slots);
+	free(s);
+	img->priv = NULL;
+	img->fd = -1;
+}
+
+const struct td_driver_ops td_driver_vhd = {
+	.name = "vhd",
+	.open = vhd_open,
+	.close = vhd_close,
+	.submit = vhd_submit,
+	.io_done = vhd_io_done,
+};
