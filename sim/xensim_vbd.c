@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -136,6 +137,17 @@ static bool tx_dir(struct xs_handle *xs, xs_transaction_t t, const char *dir,
 	return true;
 }
 
+/* The default format comes from the image's name (".vhd": the VHD chain
+ * that ends in it), never from its content: a guest owns the content of
+ * a raw disk and could write a VHD footer naming any dom0 file as its
+ * "parent" (the image-format probing hole qemu closed in CVE-2008-2004). */
+static bool named_vhd(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 4 && !strcasecmp(path + n - 4, ".vhd");
+}
+
 static int vbd_attach(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -145,7 +157,7 @@ static int vbd_attach(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *vdev = "xvda", *mode = "w", *format = "aio";
+	const char *vdev = "xvda", *mode = "w", *format = NULL;
 	char image[PATH_MAX], params[PATH_MAX + 8], domstr[16], devstr[24], dompath[64];
 	struct vbd_paths p;
 	struct xs_handle *xs;
@@ -177,7 +189,10 @@ static int vbd_attach(int argc, char **argv)
 			       "(pvio-tapback's tapdisk) then connects it. Prints the devid.\n"
 			       "  --vdev NAME    xvda..xvdz, xvdaa.. or a devid number (default xvda)\n"
 			       "  --mode r|w     read-only or read-write (default w)\n"
-			       "  --format F     aio (raw image; `raw` is accepted too) or vhd (default aio)\n"
+			       "  --format F     aio (raw image; `raw` is accepted too) or vhd: the VHD\n"
+			       "                 chain that ends in IMAGE (default: vhd when IMAGE's name\n"
+			       "                 ends in .vhd, else aio; never guessed from the content,\n"
+			       "                 which a guest controls)\n"
 			       "See docs/block-path.md for every key.\n");
 			return 0;
 		default:
@@ -195,6 +210,8 @@ static int vbd_attach(int argc, char **argv)
 		die("bad virtual device '%s' (want xvda..xvdz, xvdaa.. or a number)", vdev);
 	if (strcmp(mode, "r") && strcmp(mode, "w"))
 		die("--mode takes r or w, not '%s'", mode);
+	if (!format)
+		format = named_vhd(argv[optind + 1]) ? "vhd" : "aio";
 	/* libxl names the raw format's tapdisk driver "aio" */
 	if (!strcmp(format, "raw"))
 		format = "aio";
