@@ -17,7 +17,7 @@
 #include "tapdisk.h"
 
 /* Direct-I/O alignment the file needs, or 0 if the kernel cannot say. */
-static unsigned dio_align(int fd)
+unsigned td_dio_align(int fd)
 {
 #ifdef STATX_DIOALIGN
 	struct statx sx;
@@ -47,7 +47,7 @@ static int raw_open(const char *path, int readonly, struct td_image *img)
 		td_log(TD_INFO, "%s: the filesystem refuses O_DIRECT: using buffered I/O", path);
 		fd = open(path, flags);
 	} else if (fd >= 0) {
-		align = dio_align(fd);
+		align = td_dio_align(fd);
 		if (align > 512) {
 			td_log(TD_INFO, "%s: direct I/O needs %u-byte alignment, blkif sectors are 512: "
 			       "using buffered I/O", path, align);

@@ -15,11 +15,19 @@
  * with pvio_vhd_write_commit and the request is completed.
  *
  * Parents are opened read-only by the library, so a write can only ever
- * reach the leaf.  The buffered file descriptors of the chain are used as
- * they are: the library reads metadata through the page cache, and mixing
- * O_DIRECT data with buffered metadata on one file buys nothing here.
+ * reach the leaf.
+ *
+ * Data reads go through a second, O_DIRECT descriptor of each file (as the
+ * raw driver's do), so the guest's reads cost what they cost on a raw
+ * image and dom0's page cache does not fill with guest data.  Writes, data
+ * and metadata alike, stay on the library's buffered descriptor: a bitmap
+ * sector shares a page with the first data sectors of its block, and a
+ * buffered read-modify-write of that page racing an O_DIRECT write of its
+ * data could write stale data back over it.  Direct reads are coherent
+ * with buffered writes (the kernel writes dirty pages back first).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +67,8 @@ struct vreq {
 struct vhd_state {
 	struct pvio_vhd_chain *chain;
 	struct pvio_vhd *leaf;
+	int *dfd;		/* per layer: O_DIRECT read descriptor, or -1 */
+	unsigned depth;
 	struct vreq *slots;
 	unsigned nslots;
 	struct vreq *free;
@@ -229,10 +239,13 @@ static int vhd_submit(struct td *td, struct pvio_blkback_req *req, enum pvio_blk
 				memset(first[i].iov_base, 0, first[i].iov_len);
 			continue;
 		}
+		int fd = x->fd;
+		if (op == PVIO_BLKBACK_READ && (unsigned)x->layer < s->depth && s->dfd[x->layer] >= 0)
+			fd = s->dfd[x->layer];
 		r->pending++;
-		err = td->eng_ops->queue(td->eng, op, x->fd, x->offset, first, cnt, want, r);
+		err = td->eng_ops->queue(td->eng, op, fd, x->offset, first, cnt, want, r);
 		if (err == -EBUSY)
-			err = sync_piece(op, x->fd, x->offset, first, cnt, want);
+			err = sync_piece(op, fd, x->offset, first, cnt, want);
 		if (err)
 			vreq_put(r, err);
 	}
@@ -272,15 +285,35 @@ static int vhd_open(const char *path, int readonly, struct td_image *img)
 		s->slots[i].next_free = s->free;
 		s->free = &s->slots[i];
 	}
+	s->depth = pvio_vhd_chain_depth(s->chain);
+	s->dfd = malloc(s->depth * sizeof(*s->dfd));
+	if (!s->dfd) {
+		pvio_vhd_chain_close(s->chain);
+		free(s->slots);
+		free(s);
+		return -ENOMEM;
+	}
+	unsigned ndirect = 0;
+	for (unsigned i = 0; i < s->depth; i++) {
+		const char *lp = pvio_vhd_path(pvio_vhd_chain_layer(s->chain, i));
+		s->dfd[i] = open(lp, O_RDONLY | O_DIRECT | O_CLOEXEC);
+		if (s->dfd[i] >= 0 && td_dio_align(s->dfd[i]) > 512) {
+			close(s->dfd[i]);
+			s->dfd[i] = -1;
+		}
+		ndirect += s->dfd[i] >= 0;
+	}
+	img->direct = ndirect == s->depth;
 	img->fd = pvio_vhd_fd(s->leaf);
 	img->size = pvio_vhd_chain_sectors(s->chain) * PVIO_VHD_SECTOR;
 	img->phys_sector = 512;
 	img->readonly = readonly;
 	img->ops_per_req = VHD_OPS_PER_REQ;
 	img->priv = s;
-	td_log(TD_INFO, "vhd chain %s: %llu bytes, %u file(s), %s", path,
+	td_log(TD_INFO, "vhd chain %s: %llu bytes, %u file(s), %s, %s reads", path,
 	       (unsigned long long)img->size, pvio_vhd_chain_depth(s->chain),
-	       readonly ? "read-only" : "read-write (leaf only; parents read-only)");
+	       readonly ? "read-only" : "read-write (leaf only; parents read-only)",
+	       ndirect == s->depth ? "direct" : ndirect ? "partly direct" : "buffered");
 	for (unsigned i = 1; i < pvio_vhd_chain_depth(s->chain); i++)
 		td_log(TD_INFO, "  parent %u: %s", i, pvio_vhd_path(pvio_vhd_chain_layer(s->chain, i)));
 	return 0;
@@ -292,6 +325,10 @@ static void vhd_close(struct td_image *img)
 
 	if (!s)
 		return;
+	for (unsigned i = 0; i < s->depth; i++)
+		if (s->dfd[i] >= 0)
+			close(s->dfd[i]);
+	free(s->dfd);
 	pvio_vhd_chain_close(s->chain);
 	free(s->slots);
 	free(s);

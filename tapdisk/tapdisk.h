@@ -91,6 +91,8 @@ struct td_driver_ops {
 	void (*io_done)(void *tag, int res);
 };
 extern const struct td_driver_ops td_driver_raw;
+/* Direct-I/O alignment @fd needs, 0 when the kernel cannot say (driver_raw.c). */
+unsigned td_dio_align(int fd);
 extern const struct td_driver_ops td_driver_vhd;
 
 /* Pick the driver for a `params` value ("aio:/p", "raw:/p", "/p", "vhd:/p").  Returns the driver and the path
