@@ -3,11 +3,15 @@
 
   limit     fio with io_uring (O_DIRECT) straight on the backing file
   pvio      pvblk bench in a guest: blkfront -> ring -> tapdisk -> file
+  pvio-vhd  the same through tapdisk from a dynamic VHD holding the same data
+  pvio-chain3  ... from a 3-deep VHD chain (base <- snapshot <- snapshot, each
+            level written) whose view is the same data
   pvio-nbd  fio's nbd engine -> nbdkit pvio plugin in the guest -> blkfront -> tapdisk
   qemu-nbd  fio's nbd engine -> qemu-nbd serving the same file (the peer)
 
 for 4 KiB random read and write at queue depth 1 and 32 and 1 MiB sequential
-read and write; each pvio figure also as a ratio to the limit. Prints a table,
+read and write; each pvio figure also as a ratio to the limit (the VHD
+columns as a ratio to pvio on the raw file, their goal). Prints a table,
 writes JSON (--json), and a PNG of IOPS against queue depth when gnuplot is
 installed (--png). Configurations are interleaved per workload so that drift
 of the machine hits all of them alike.
@@ -69,7 +73,8 @@ def main():
     ap.add_argument("--engine", default="io_uring", choices=["io_uring", "libaio", "null"],
                     help="tapdisk engine; null completes at once without I/O: the pvio column is then the transport alone")
     ap.add_argument("--only", default="", help="comma-separated workload names")
-    ap.add_argument("--skip", default="", help="comma-separated configs to skip (pvio-nbd,qemu-nbd)")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated configs to skip (pvio-vhd,pvio-chain3,pvio-nbd,qemu-nbd)")
     ap.add_argument("--off", default="",
                     help="also measure pvio with features switched off, as extra columns: "
                          "comma-separated from persistent (no persistent grants), multipage (1-page ring)")
@@ -82,6 +87,7 @@ def main():
     tapback = os.path.join(b, "tapdisk/tapback/pvio-tapback")
     pvblk = os.path.join(b, "tools/pvblk/pvblk")
     plugin = os.path.join(b, "tools/nbdkit/nbdkit-pvio-plugin.so")
+    vhdtool = os.path.join(b, "tools/vhdtool/vhdtool")
     for p in (xensim, tapback, pvblk):
         if not os.path.exists(p):
             sys.exit("blkbench: %s not built (run scripts/build)" % p)
@@ -102,14 +108,41 @@ def main():
     size = a.size << 20
     procs = []
     results = {}
+    vhds = [c for c in ("pvio-vhd", "pvio-chain3") if c not in skip]
+    if vhds and not os.path.exists(vhdtool):
+        sys.exit("blkbench: %s not built (run scripts/build)" % vhdtool)
+    vdev = {"pvio": "xvda", "pvio-vhd": "xvdb", "pvio-chain3": "xvdc"}
+    made = []  # VHD files to remove
     try:
-        log("blkbench: writing a %d MiB image at %s" % (a.size, img))
-        run(["fio", "--name=fill", "--rw=write", "--bs=1m", "--size=%d" % size, "--filename=" + img,
-             "--ioengine=psync", "--direct=1", "--output-format=terse"])
         run([xensim, "start"], env=env)
         dom = run([xensim, "domain", "create", "bench", "--memory", "256"], env=env).strip()
         procs.append(subprocess.Popen([xensim, "run", "0", "--", tapback, "--engine", a.engine,
                                        "--log", os.path.join(tmp, "tapback.log")], env=env))
+        log("blkbench: writing a %d MiB image at %s" % (a.size, img))
+        run(["fio", "--name=fill", "--rw=write", "--bs=1m", "--size=%d" % size, "--filename=" + img,
+             "--ioengine=psync", "--direct=1", "--output-format=terse"])
+        if vhds:
+            # A 3-deep chain: the filled image as a dynamic base, then two
+            # snapshots, each written at random through tapdisk (64 KiB
+            # writes over a quarter of the disk), so reads resolve through
+            # every level.  The raw image then gets the chain's view
+            # (vhdtool convert) and the dynamic VHD is made from that: all
+            # three hold the same data.
+            base, mid, leaf, dyn = (img[:-4] + s for s in ("-base.vhd", "-mid.vhd", "-leaf.vhd", "-dyn.vhd"))
+            made += [base, mid, leaf, dyn]
+            log("blkbench: building a 3-deep VHD chain")
+            run([vhdtool, "convert", "--type", "dynamic", img, base])
+            for parent, child in ((base, mid), (mid, leaf)):
+                run([vhdtool, "snapshot", parent, child])
+                run([xensim, "vbd", "attach", dom, child, "--vdev", "xvdc"], env=env)
+                run([xensim, "run", dom, "--", pvblk, "--vdev", "xvdc", "bench", "--rw", "randwrite",
+                     "--bs", "64k", "--qd", "16", "--count", str(max(1, size // (64 << 10) // 4))], env=env)
+                run([xensim, "vbd", "detach", dom, "xvdc"], env=env)
+            os.unlink(img)
+            run([vhdtool, "convert", leaf, img])
+            run([vhdtool, "convert", "--type", "dynamic", img, dyn])
+            run([xensim, "vbd", "attach", dom, dyn, "--vdev", "xvdb"], env=env)
+            run([xensim, "vbd", "attach", dom, leaf, "--vdev", "xvdc"], env=env)
         run([xensim, "vbd", "attach", dom, img, "--vdev", "xvda"], env=env)
         run([xensim, "run", dom, "--", pvblk, "info"], env=env)
         nbd_sock = os.path.join(tmp, "pvio.sock")
@@ -122,6 +155,11 @@ def main():
                        "--qd", str(qd), "--time", str(a.time), "--json"], env=env)
             p = json.loads(out.strip().splitlines()[-1])
             r["pvio"] = {"iops": p["iops"], "mb_per_s": p["mb_per_s"], "lat_p50_us": p["lat_us"]["p50"]}
+            for c in vhds:
+                out = run([xensim, "run", dom, "--", pvblk, "--vdev", vdev[c], "bench", "--rw", prw,
+                           "--bs", str(bs), "--qd", str(qd), "--time", str(a.time), "--json"], env=env)
+                p = json.loads(out.strip().splitlines()[-1])
+                r[c] = {"iops": p["iops"], "mb_per_s": p["mb_per_s"], "lat_p50_us": p["lat_us"]["p50"]}
             for feat in offs:
                 out = run([xensim, "run", dom, "--", pvblk] + OFF_FLAGS[feat] +
                           ["bench", "--rw", prw, "--bs", str(bs), "--qd", str(qd), "--time", str(a.time),
@@ -160,6 +198,9 @@ def main():
             for k in ["pvio", "pvio-nbd"] + ["pvio-no-" + f for f in offs]:
                 if k in r and r["limit"]["iops"]:
                     r[k]["ratio_to_limit"] = r[k]["iops"] / r["limit"]["iops"]
+            for k in vhds:
+                if r["pvio"]["iops"]:
+                    r[k]["ratio_to_raw"] = r[k]["iops"] / r["pvio"]["iops"]
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -170,10 +211,11 @@ def main():
                 p.kill()
         subprocess.run([xensim, "stop"], env=env, capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
-        if os.path.exists(img):
-            os.unlink(img)
+        for f in [img] + made:
+            if os.path.exists(f):
+                os.unlink(f)
 
-    cols = ["limit", "pvio"] + ["pvio-no-" + f for f in offs] + ["pvio-nbd", "qemu-nbd"]
+    cols = ["limit", "pvio"] + vhds + ["pvio-no-" + f for f in offs] + ["pvio-nbd", "qemu-nbd"]
     head = "%-20s %12s" % ("workload (IOPS)", "fio direct")
     for c in cols[1:]:
         head += " %14s" % c + ("  ratio" if c.startswith("pvio") else "")
@@ -183,8 +225,11 @@ def main():
         for c in cols[1:]:
             line += " %14s" % (("%.0f" % r[c]["iops"]) if c in r else "-")
             if c.startswith("pvio"):
-                line += " %6s" % (("%.2f" % r[c]["ratio_to_limit"]) if c in r and "ratio_to_limit" in r[c] else "-")
+                rk = "ratio_to_raw" if c in vhds else "ratio_to_limit"
+                line += " %6s" % (("%.2f" % r[c][rk]) if c in r and rk in r[c] else "-")
         print(line)
+    if vhds:
+        print("(ratios: pvio, pvio-no-*, pvio-nbd to fio direct; pvio-vhd and pvio-chain3 to pvio on the raw file)")
     doc = {"image_mib": a.size, "image_dir": a.dir, "seconds": a.time, "engine": a.engine,
            "configs": cols, "results": results}
     if a.json:
