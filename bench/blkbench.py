@@ -40,7 +40,8 @@ def wait_path(p, secs=30):
         time.sleep(0.02)
 
 
-OFF_FLAGS = {"persistent": ["--no-persistent"], "multipage": ["--ring-order", "0"]}
+OFF_FLAGS = {"persistent": ["--no-persistent"], "multipage": ["--ring-order", "0"],
+             "indirect": ["--no-indirect"]}
 
 WORKLOADS = [  # name, fio rw, pvblk rw, bs, qd
     ("randread-4k-qd1", "randread", "randread", 4096, 1),
@@ -77,7 +78,8 @@ def main():
                     help="comma-separated configs to skip (pvio-vhd,pvio-chain3,pvio-nbd,qemu-nbd)")
     ap.add_argument("--off", default="",
                     help="also measure pvio with features switched off, as extra columns: "
-                         "comma-separated from persistent (no persistent grants), multipage (1-page ring)")
+                         "comma-separated from persistent (no persistent grants), multipage (1-page ring), "
+                         "indirect (no indirect descriptors: 11 segments, 44 KiB, per request)")
     ap.add_argument("--json", help="write results as JSON here")
     ap.add_argument("--png", help="write a plot of IOPS against queue depth here (needs gnuplot)")
     a = ap.parse_args()

@@ -40,6 +40,8 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (bb->round_pending)
+		bb_event_round(bb); /* the rest of a round the budget cut */
 	if (bb->need_push)
 		bb_ring_push(bb);
 }
@@ -50,7 +52,7 @@ static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
 
 	(void)revents;
 	ev_idle_stop(loop, w);
-	bb_ring_work(bb);
+	bb_event_round(bb);
 }
 
 static void broken_cb(struct ev_loop *loop, ev_idle *w, int revents)
@@ -83,8 +85,21 @@ int pvio_blkback_create(struct ev_loop *loop, const struct pvio_blkback_config *
 	bb->cfg.backend = bb->backend;
 	if (bb->cfg.max_ring_page_order > PVIO_RING_MAX_ORDER)
 		bb->cfg.max_ring_page_order = PVIO_RING_MAX_ORDER;
-	if (!bb->cfg.physical_sector_size)
-		bb->cfg.physical_sector_size = PVIO_BLKIF_SECTOR_SIZE;
+	if (bb->cfg.max_indirect_segments > PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS)
+		bb->cfg.max_indirect_segments = PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS;
+	if (!bb->cfg.sector_size)
+		bb->cfg.sector_size = PVIO_BLKIF_SECTOR_SIZE;
+	/* Logical blocks of 512 or 4096 bytes (what Linux and blkif users
+	 * know); the disk must be whole blocks, or its last one could not be
+	 * addressed by an aligned request. */
+	if ((bb->cfg.sector_size != 512 && bb->cfg.sector_size != 4096) ||
+	    bb->cfg.sectors % (bb->cfg.sector_size / PVIO_BLKIF_SECTOR_SIZE)) {
+		free(bb);
+		return -EINVAL;
+	}
+	if (bb->cfg.physical_sector_size < bb->cfg.sector_size ||
+	    (bb->cfg.physical_sector_size & (bb->cfg.physical_sector_size - 1)))
+		bb->cfg.physical_sector_size = bb->cfg.sector_size;
 	bb->lport = -1;
 	ev_prepare_init(&bb->prepare, prepare_cb);
 	bb->prepare.data = bb;
@@ -93,6 +108,7 @@ int pvio_blkback_create(struct ev_loop *loop, const struct pvio_blkback_config *
 	bb->kick_idle.data = bb;
 	ev_idle_init(&bb->broken_idle, broken_cb);
 	bb->broken_idle.data = bb;
+	bb_event_init(bb);
 	err = bb_xenbus_start(bb);
 	if (err) {
 		pvio_blkback_destroy(bb);
@@ -111,6 +127,7 @@ void pvio_blkback_destroy(struct pvio_blkback *bb)
 	ev_prepare_stop(bb->loop, &bb->prepare);
 	ev_idle_stop(bb->loop, &bb->kick_idle);
 	ev_idle_stop(bb->loop, &bb->broken_idle);
+	ev_timer_stop(bb->loop, &bb->eoi_timer);
 	free(bb);
 }
 
@@ -138,6 +155,8 @@ static void account(struct pvio_blkback *bb, struct pvio_blkback_req *r, int sta
 		bb->st.reqs[r->op]++;
 		bb->st.bytes[r->op] += r->bytes;
 	}
+	if (r->indirect)
+		bb->st.indirect++;
 }
 
 void pvio_blkback_complete(struct pvio_blkback_req *r, int status)
@@ -176,7 +195,7 @@ void bb_finish(struct pvio_blkback *bb, struct pvio_blkback_req *r, int rsp_stat
 	/* Unmap before the response is visible: the frontend ends its grants
 	 * as soon as it sees the response, which fails while still mapped. */
 	bb_unmap_segments(bb, r);
-	bb_ring_respond(bb, r->wire.id, r->wire.operation, rsp_status);
+	bb_ring_respond(bb, r->wire.id, r->rsp_op, rsp_status);
 	r->in_flight = false;
 	r->next_free = bb->free_reqs;
 	bb->free_reqs = r;
@@ -227,6 +246,8 @@ int pvio_blkback_paused(const struct pvio_blkback *bb)
 void pvio_blkback_get_stats(const struct pvio_blkback *bb, struct pvio_blkback_stats *st)
 {
 	*st = bb->st;
+	st->max_indirect_segments = bb->cfg.max_indirect_segments;
+	st->sector_size = bb->cfg.sector_size;
 	st->ring_slots = bb->connected ? bb->nr_reqs : 0;
 	st->ring_order = bb->connected ? bb->ring_order : 0;
 }

@@ -14,6 +14,13 @@
  * that reuses a fixed pool of granted pages — as blkfront does — costs no
  * map at all once warm. A gref already in use by a request in flight is
  * refused (two requests must never share a page), as Linux blkback does.
+ *
+ * Indirect pages (BLKIF_OP_INDIRECT) are mapped the same two ways: all of
+ * a request's in one read-only batch, or through the persistent cache when
+ * it is on (as Linux does, so blkfront's reused indirect pages cost no map
+ * either).  Either way the descriptors are copied out once and the pages
+ * released before the data pages are mapped: nothing keeps a pointer into
+ * them.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,7 +32,7 @@
 
 static void set_iov(struct pvio_blkback_req *r, unsigned i, void *page)
 {
-	const struct pvio_blkif_request_segment *s = &r->wire.seg[i];
+	const struct pvio_blkif_request_segment *s = &r->seg[i];
 
 	/* first_sect/last_sect were validated (<= 7, first <= last). */
 	r->iov[i].iov_base = (char *)page + (size_t)s->first_sect * PVIO_BLKIF_SECTOR_SIZE;
@@ -34,12 +41,12 @@ static void set_iov(struct pvio_blkback_req *r, unsigned i, void *page)
 
 static int map_batch(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 {
-	uint32_t refs[PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST];
+	uint32_t refs[PVIO_BLKBACK_MAX_SEGMENTS];
 	void *va = NULL;
 	int err;
 
 	for (unsigned i = 0; i < r->nseg; i++)
-		refs[i] = r->wire.seg[i].gref;
+		refs[i] = r->seg[i].gref;
 	/* A read makes the device write into guest memory: the grant must
 	 * allow writing, or the map is refused (a read-only grant for a read
 	 * is the frontend's error, answered with BLKIF_RSP_ERROR). */
@@ -165,26 +172,33 @@ static int pg_get(struct pvio_blkback *bb, uint32_t gref, uint16_t *idx)
 	return 0;
 }
 
+int bb_pgnt_alloc(struct pvio_blkback *bb)
+{
+	if (bb->pg)
+		return 0;
+	bb->pg = calloc(BB_PGNT_MAX, sizeof(*bb->pg));
+	bb->pg_hash = malloc(BB_PGNT_HASH * sizeof(*bb->pg_hash));
+	if (!bb->pg || !bb->pg_hash) {
+		free(bb->pg);
+		free(bb->pg_hash);
+		bb->pg = NULL;
+		bb->pg_hash = NULL;
+		return -ENOMEM;
+	}
+	memset(bb->pg_hash, 0xff, BB_PGNT_HASH * sizeof(*bb->pg_hash));
+	bb->pg_n = 0;
+	return 0;
+}
+
 static int map_persistent(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 {
 	unsigned i;
-	int err = 0;
+	int err = bb_pgnt_alloc(bb);
 
-	if (!bb->pg) {
-		bb->pg = calloc(BB_PGNT_MAX, sizeof(*bb->pg));
-		bb->pg_hash = malloc(BB_PGNT_HASH * sizeof(*bb->pg_hash));
-		if (!bb->pg || !bb->pg_hash) {
-			free(bb->pg);
-			free(bb->pg_hash);
-			bb->pg = NULL;
-			bb->pg_hash = NULL;
-			return -ENOMEM;
-		}
-		memset(bb->pg_hash, 0xff, BB_PGNT_HASH * sizeof(*bb->pg_hash));
-		bb->pg_n = 0;
-	}
+	if (err)
+		return err;
 	for (i = 0; i < r->nseg && !err; i++)
-		err = pg_get(bb, r->wire.seg[i].gref, &r->pg[i]);
+		err = pg_get(bb, r->seg[i].gref, &r->pg[i]);
 	if (err) {
 		/* give back what this request took */
 		for (unsigned k = 0; k + 1 < i; k++)
@@ -194,6 +208,60 @@ static int map_persistent(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 	for (i = 0; i < r->nseg; i++)
 		set_iov(r, i, bb->pg[r->pg[i]].va);
 	r->pmapped = true;
+	return 0;
+}
+
+/* Copy @n descriptors from an indirect page: the one read of that memory. */
+static void copy_descs(struct pvio_blkif_request_segment *dst, const void *page, unsigned n)
+{
+	memcpy(dst, page, (size_t)n * sizeof(*dst));
+}
+
+int bb_map_indirect(struct pvio_blkback *bb, struct pvio_blkback_req *r, const uint32_t *grefs,
+		    unsigned nind, unsigned nseg)
+{
+	const unsigned per = PVIO_BLKIF_SEGS_PER_INDIRECT_FRAME;
+	void *va = NULL;
+	int err;
+
+	if (nind == 0 || nind > PVIO_BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST ||
+	    nseg > bb->max_indirect || nseg > nind * per || !r->iseg)
+		return -EINVAL; /* the caller computed nind from nseg: cannot happen */
+	if (bb->persistent && bb_pgnt_alloc(bb) == 0) {
+		/* One page at a time: taken, copied, given back before the next
+		 * pg_get can evict anything, so no slot index is held across an
+		 * eviction. */
+		unsigned i;
+		for (i = 0; i < nind; i++) {
+			uint16_t idx;
+			unsigned n = nseg - i * per < per ? nseg - i * per : per;
+			err = pg_get(bb, grefs[i], &idx);
+			if (err == -EBUSY) {
+				bb_log(bb, PVIO_BLKBACK_LOG_WARN,
+				       "request id %llu: indirect page gref %u is a persistent grant in use: refused",
+				       (unsigned long long)r->wire.id, grefs[i]);
+				return err;
+			}
+			if (err)
+				break; /* read-only grant or a full cache: map the batch below */
+			copy_descs(r->iseg + (size_t)i * per, bb->pg[idx].va, n);
+			bb->pg[idx].users = 0;
+		}
+		if (i == nind)
+			return 0;
+	}
+	/* The backend only reads indirect pages: a read-only mapping will do,
+	 * and a frontend may grant them read-only. */
+	err = pvio_gnt_map_batch(bb->xgt, bb->domid, nind, grefs, 0, &va, NULL);
+	if (err)
+		return err;
+	for (unsigned i = 0; i < nind; i++) {
+		unsigned n = nseg - i * per < per ? nseg - i * per : per;
+		copy_descs(r->iseg + (size_t)i * per, (const char *)va + (size_t)i * PVIO_RING_PAGE_SIZE, n);
+	}
+	if (xengnttab_unmap(bb->xgt, va, nind) != 0)
+		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "unmapping %u indirect pages of request id %llu failed: %m",
+		       nind, (unsigned long long)r->wire.id);
 	return 0;
 }
 

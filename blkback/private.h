@@ -32,17 +32,27 @@ enum bb_proto { BB_PROTO_NATIVE = 0, BB_PROTO_X86_32 = 1 };
 struct pvio_blkback_req {
 	struct pvio_blkback *bb;
 	struct pvio_blkback_req *next_free;
-	struct pvio_blkif_request wire; /* private copy: the only thing validated and used */
+	/* Private copy of the ring slot, in the native layout: the only thing
+	 * validated and used.  For BLKIF_OP_INDIRECT its first 64 bytes are a
+	 * struct pvio_blkif_request_indirect (id and sector_number sit at the
+	 * same offsets in both). */
+	struct pvio_blkif_request wire;
 	enum pvio_blkback_op op;
+	uint8_t rsp_op;			/* operation the response echoes */
+	bool indirect;
 	bool flush_after;		/* FLUSH_DISKCACHE with data: write, then flush */
 	bool in_flight;
-	uint8_t nseg;
+	uint16_t nseg;			/* data segments mapped (0 until mapped) */
+	/* The validated segments: wire.seg, or for an indirect request the
+	 * descriptors copied once out of its indirect pages into iseg. */
+	const struct pvio_blkif_request_segment *seg;
+	struct pvio_blkif_request_segment *iseg; /* bb->max_indirect entries, or NULL */
 	void *map;			/* batched mapping of all segment pages, or NULL */
 	bool pmapped;			/* segments come from the persistent-grant cache */
-	uint16_t pg[PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST]; /* their cache slots */
+	uint16_t *pg;			/* their cache slots: bb->segs_max entries */
 	uint64_t bytes;
 	struct timespec t0;		/* taken off the ring */
-	struct iovec iov[PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST];
+	struct iovec *iov;		/* bb->segs_max entries */
 };
 
 /*
@@ -101,6 +111,12 @@ struct pvio_blkback {
 	struct pvio_blkback_req *reqs;	/* ring-size slots */
 	struct pvio_blkback_req *free_reqs;
 	uint32_t nr_reqs;
+	/* Segment limits of this connection: max_indirect as offered (0:
+	 * none); segs_max = max(11, max_indirect), what each slot's arrays
+	 * hold.  seg_mem holds every slot's arrays (one allocation at connect). */
+	unsigned max_indirect;
+	unsigned segs_max;
+	void *seg_mem;
 
 	/* request processing */
 	bool paused;
@@ -112,6 +128,11 @@ struct pvio_blkback {
 	ev_prepare prepare;		/* push responses once per loop iteration */
 	ev_idle kick_idle;		/* re-run the ring when work was deferred */
 	ev_idle broken_idle;		/* disconnect a broken ring outside the event-channel dispatch */
+	/* event intake (event.c): late EOI, round budget, storm backoff */
+	bool ev_masked;			/* an event was delivered and not yet EOI'd */
+	bool round_pending;		/* the round budget ran out: more on the next loop pass */
+	unsigned spurious_run;		/* events in a row that brought no request */
+	ev_timer eoi_timer;		/* running: a storm backoff, the port stays masked */
 
 	struct pvio_blkback_stats st;
 };
@@ -136,14 +157,32 @@ void bb_xenbus_idle(struct pvio_blkback *bb);
 int bb_ring_connect(struct pvio_blkback *bb, unsigned order, const uint32_t *refs,
 		    uint32_t port, enum bb_proto proto);
 void bb_ring_disconnect(struct pvio_blkback *bb);
-void bb_ring_work(struct pvio_blkback *bb);
+/* One round: take up to BB_ROUND_BUDGET requests off the ring (more: sets
+ * round_pending and schedules the next round).  Returns how many were
+ * taken, or -1 if the ring was not looked at (not connected, paused,
+ * closing, or already in a round). */
+int bb_ring_work(struct pvio_blkback *bb);
 void bb_ring_push(struct pvio_blkback *bb);
 /* Write one fully initialised response (native or x86_32 layout). */
 void bb_ring_respond(struct pvio_blkback *bb, uint64_t id, uint8_t op, int status);
 
+/* event.c: the event-channel handler and what bounds it (XSA-332) */
+void bb_event_init(struct pvio_blkback *bb);
+void bb_event_reset(struct pvio_blkback *bb);
+void bb_event_notified(struct pvio_blkback *bb);
+/* Run a round the budget deferred (from the prepare and idle watchers). */
+void bb_event_round(struct pvio_blkback *bb);
+
 /* map.c */
+/* Map the @nind indirect pages of @r (refs @grefs), copy @nseg segment
+ * descriptors out of them into r->iseg (once), and release the pages
+ * again.  0, -EBUSY (a page is a persistent grant in use) or -errno. */
+int bb_map_indirect(struct pvio_blkback *bb, struct pvio_blkback_req *r, const uint32_t *grefs,
+		    unsigned nind, unsigned nseg);
 int bb_map_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r);
 void bb_unmap_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r);
+/* The persistent-grant cache's arrays (at connect, when negotiated). */
+int bb_pgnt_alloc(struct pvio_blkback *bb);
 /* Drop every persistent mapping (disconnect). */
 void bb_pgnt_flush(struct pvio_blkback *bb);
 

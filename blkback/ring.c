@@ -4,6 +4,7 @@
  * copy, map its segments and hand it to the daemon; write responses.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,12 +14,16 @@
 /* A hostile frontend can send invalid requests at ring speed: log the
  * first few of each connection, count them all. */
 #define BB_LOG_BAD_MAX 32
+/* Requests one round takes off the ring before the loop gets a turn
+ * (completions, the control socket): a frontend that keeps its ring full
+ * cannot hold the loop in one callback. */
+#define BB_ROUND_BUDGET 64
 
 static void on_event(struct pvio_evtchn *e, evtchn_port_t port, void *arg)
 {
 	(void)e;
 	(void)port;
-	bb_ring_work(arg);
+	bb_event_notified(arg); /* event.c: late EOI, storm backoff */
 }
 
 int bb_ring_connect(struct pvio_blkback *bb, unsigned order, const uint32_t *refs,
@@ -45,17 +50,36 @@ int bb_ring_connect(struct pvio_blkback *bb, unsigned order, const uint32_t *ref
 		goto fail;
 	}
 	bb->proto = proto;
+	/* Every slot's segment arrays, sized for the largest request offered,
+	 * in one allocation now: a frontend can never make the fast path
+	 * allocate, and the memory per ring is bounded by ring size times
+	 * the indirect limit. */
+	bb->max_indirect = bb->cfg.max_indirect_segments;
+	bb->segs_max = bb->max_indirect > PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST
+			       ? bb->max_indirect : PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	size_t per = (size_t)bb->segs_max * (sizeof(struct iovec) + sizeof(uint16_t)) +
+		     (size_t)bb->max_indirect * sizeof(struct pvio_blkif_request_segment);
+	per = (per + 15) & ~(size_t)15;
 	bb->reqs = calloc((size_t)n, sizeof(*bb->reqs));
-	if (!bb->reqs) {
+	bb->seg_mem = calloc((size_t)n, per);
+	if (!bb->reqs || !bb->seg_mem || (bb->persistent && bb_pgnt_alloc(bb))) {
 		err = -ENOMEM;
 		goto fail;
 	}
 	bb->nr_reqs = (uint32_t)n;
 	bb->free_reqs = NULL;
 	for (int i = n - 1; i >= 0; i--) {
-		bb->reqs[i].bb = bb;
-		bb->reqs[i].next_free = bb->free_reqs;
-		bb->free_reqs = &bb->reqs[i];
+		struct pvio_blkback_req *r = &bb->reqs[i];
+		char *m = (char *)bb->seg_mem + (size_t)i * per;
+
+		r->bb = bb;
+		r->iov = (struct iovec *)m;
+		m += (size_t)bb->segs_max * sizeof(struct iovec);
+		r->iseg = bb->max_indirect ? (struct pvio_blkif_request_segment *)m : NULL;
+		m += (size_t)bb->max_indirect * sizeof(struct pvio_blkif_request_segment);
+		r->pg = (uint16_t *)m;
+		r->next_free = bb->free_reqs;
+		bb->free_reqs = r;
 	}
 	err = pvio_evtchn_open(&bb->ev);
 	if (err) {
@@ -69,6 +93,11 @@ int bb_ring_connect(struct pvio_blkback *bb, unsigned order, const uint32_t *ref
 		       port, bb->domid, strerror(-err));
 		goto fail;
 	}
+	/* late EOI: the port stays masked from delivery until event.c says */
+	err = pvio_evtchn_set_late_eoi(bb->ev, (evtchn_port_t)bb->lport, 1);
+	if (err)
+		goto fail;
+	bb_event_reset(bb);
 	err = pvio_evtchn_ev_start(bb->ev, bb->loop);
 	if (err)
 		goto fail;
@@ -85,6 +114,7 @@ fail:
 
 void bb_ring_disconnect(struct pvio_blkback *bb)
 {
+	bb_event_reset(bb);
 	if (bb->ev) {
 		pvio_evtchn_ev_stop(bb->ev);
 		pvio_evtchn_close(bb->ev); /* unbinds: the frontend's port sees the close */
@@ -101,7 +131,9 @@ void bb_ring_disconnect(struct pvio_blkback *bb)
 		bb->ring_va = NULL;
 	}
 	free(bb->reqs);
+	free(bb->seg_mem);
 	bb->reqs = NULL;
+	bb->seg_mem = NULL;
 	bb->free_reqs = NULL;
 	bb->nr_reqs = 0;
 	bb->connected = false;
@@ -150,7 +182,8 @@ void bb_ring_push(struct pvio_blkback *bb)
 }
 
 /* Copy the next request off the ring into @w (once), translating the
- * x86_32 layout.  Returns 1, 0 (none) or a negative PVIO_RING error. */
+ * x86_32 layout (plain and indirect) into the native one.  Returns 1, 0
+ * (none) or a negative PVIO_RING error. */
 static int copy_request(struct pvio_blkback *bb, struct pvio_blkif_request *w)
 {
 	if (bb->proto == BB_PROTO_X86_32) {
@@ -159,6 +192,24 @@ static int copy_request(struct pvio_blkback *bb, struct pvio_blkif_request *w)
 		if (n != 1)
 			return n;
 		memset(w, 0, sizeof(*w));
+		if (r32.operation == PVIO_BLKIF_OP_INDIRECT) {
+			struct pvio_blkif_x86_32_request_indirect i32;
+			struct pvio_blkif_request_indirect in;
+
+			/* same private bytes, read in the indirect layout */
+			_Static_assert(sizeof(i32) <= sizeof(r32), "x86_32 indirect fits a slot");
+			memcpy(&i32, &r32, sizeof(i32));
+			memset(&in, 0, sizeof(in));
+			in.operation = i32.operation;
+			in.indirect_op = i32.indirect_op;
+			in.nr_segments = i32.nr_segments;
+			in.id = i32.id;
+			in.sector_number = i32.sector_number;
+			in.handle = i32.handle;
+			memcpy(in.indirect_grefs, i32.indirect_grefs, sizeof(in.indirect_grefs));
+			memcpy(w, &in, sizeof(in));
+			return 1;
+		}
 		w->operation = r32.operation;
 		w->nr_segments = r32.nr_segments;
 		w->handle = r32.handle;
@@ -173,20 +224,42 @@ static int copy_request(struct pvio_blkback *bb, struct pvio_blkif_request *w)
 static void refuse(struct pvio_blkback *bb, struct pvio_blkback_req *r, int rsp, const char *why)
 {
 	const struct pvio_blkif_request *w = &r->wire;
+	unsigned nseg = w->nr_segments;
 
 	if (rsp == PVIO_BLKIF_RSP_EOPNOTSUPP)
 		bb->st.unsupported++;
 	else
 		bb->st.invalid++;
 	if (bb->logged_bad < BB_LOG_BAD_MAX) {
+		if (w->operation == PVIO_BLKIF_OP_INDIRECT) {
+			struct pvio_blkif_request_indirect in;
+			memcpy(&in, w, sizeof(in));
+			nseg = in.nr_segments;
+		}
 		bb_log(bb, PVIO_BLKBACK_LOG_WARN,
 		       "frontend %u sent a bad request (id %llu op %u nr_segments %u sector %llu): %s",
-		       bb->domid, (unsigned long long)w->id, w->operation, w->nr_segments,
+		       bb->domid, (unsigned long long)w->id, w->operation, nseg,
 		       (unsigned long long)w->sector_number, why);
 		if (++bb->logged_bad == BB_LOG_BAD_MAX)
 			bb_log(bb, PVIO_BLKBACK_LOG_WARN, "further bad requests of this connection are counted, not logged");
 	}
 	bb_finish(bb, r, rsp);
+}
+
+/* The logical block in 512-byte protocol sectors (1, or 8 for 4 KiB). */
+static unsigned lblk(const struct pvio_blkback *bb)
+{
+	return bb->cfg.sector_size / PVIO_BLKIF_SECTOR_SIZE;
+}
+
+static void refuse_misaligned(struct pvio_blkback *bb, struct pvio_blkback_req *r, const char *what)
+{
+	char why[128];
+
+	snprintf(why, sizeof(why), "%s not aligned to the %u-byte logical sector", what,
+		 bb->cfg.sector_size);
+	bb->st.misaligned++;
+	refuse(bb, r, PVIO_BLKIF_RSP_ERROR, why);
 }
 
 /*
@@ -211,6 +284,10 @@ static void take_discard(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, "discard range outside the disk");
 		return;
 	}
+	if (w->sector_number % lblk(bb) || n % lblk(bb)) {
+		refuse_misaligned(bb, r, "discard range");
+		return;
+	}
 	r->op = PVIO_BLKBACK_DISCARD;
 	if (n == 0) {
 		pvio_blkback_complete(r, 0);
@@ -225,17 +302,135 @@ static void take_discard(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 		pvio_blkback_complete(r, err);
 }
 
+/*
+ * A read or write (direct, flush with data, or indirect) whose @nseg
+ * segments are r->seg, a private copy: check every segment, the range and
+ * the logical-block alignment, map the data pages in one batch, submit.
+ */
+static void take_rw(struct pvio_blkback *bb, struct pvio_blkback_req *r, unsigned nseg)
+{
+	const struct pvio_blkif_request *w = &r->wire;
+	unsigned blk = lblk(bb);
+	bool aligned = w->sector_number % blk == 0;
+	uint64_t total = 0;
+	char why[96];
+	int err;
+
+	for (unsigned i = 0; i < nseg; i++) {
+		const struct pvio_blkif_request_segment *s = &r->seg[i];
+		if (s->first_sect > s->last_sect || s->last_sect >= PVIO_BLKIF_SECTORS_PER_PAGE) {
+			snprintf(why, sizeof(why), "segment %u sectors %u..%u not first <= last <= 7", i,
+				 s->first_sect, s->last_sect);
+			refuse(bb, r, PVIO_BLKIF_RSP_ERROR, why);
+			return;
+		}
+		/* a 4 KiB logical block is a whole page: first 0, last 7 */
+		if (s->first_sect % blk || (s->last_sect + 1u) % blk)
+			aligned = false;
+		total += (uint64_t)(s->last_sect - s->first_sect + 1);
+	}
+	/* total <= 8 * 256, so no overflow; compare without computing start+total. */
+	if (w->sector_number > bb->cfg.sectors || total > bb->cfg.sectors - w->sector_number) {
+		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, "sector range outside the disk");
+		return;
+	}
+	if (!aligned) {
+		refuse_misaligned(bb, r, "start sector or a segment");
+		return;
+	}
+	if (r->op == PVIO_BLKBACK_FLUSH) {
+		/* flush with data: write it, then flush */
+		r->op = PVIO_BLKBACK_WRITE;
+		r->flush_after = true;
+	}
+	if (r->op == PVIO_BLKBACK_WRITE && bb->cfg.readonly) {
+		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, "write to a read-only disk");
+		return;
+	}
+	r->nseg = (uint16_t)nseg;
+	err = bb_map_segments(bb, r);
+	if (err) {
+		bb->st.map_errors++;
+		r->nseg = 0;
+		refuse(bb, r, PVIO_BLKIF_RSP_ERROR,
+		       err == -EBUSY ? "a persistent grant already in use by another request"
+				     : "grant map refused (bad, foreign or read-only grant)");
+		return;
+	}
+	r->bytes = total * PVIO_BLKIF_SECTOR_SIZE;
+	err = bb->cfg.ops->submit(bb->cfg.ops_ctx, r, r->op,
+				  w->sector_number * PVIO_BLKIF_SECTOR_SIZE, r->iov, r->nseg);
+	if (err)
+		pvio_blkback_complete(r, err);
+}
+
+/*
+ * BLKIF_OP_INDIRECT: the header comes from the private copy; the segment
+ * descriptors live in granted pages, which are mapped, copied out once
+ * into r->iseg and released before anything in them is looked at
+ * (XSA-155); then the copy is checked like a direct request's segments.
+ */
+static void take_indirect(struct pvio_blkback *bb, struct pvio_blkback_req *r)
+{
+	struct pvio_blkif_request_indirect in;
+	unsigned nind;
+	char why[96];
+	int err;
+
+	memcpy(&in, &r->wire, sizeof(in));
+	r->indirect = true;
+	/* Responses echo indirect_op, as Linux blkback does and Linux
+	 * blkfront checks. */
+	r->rsp_op = in.indirect_op;
+	if (!bb->max_indirect) {
+		refuse(bb, r, PVIO_BLKIF_RSP_EOPNOTSUPP, "indirect descriptors not advertised");
+		return;
+	}
+	if (in.indirect_op == PVIO_BLKIF_OP_READ) {
+		r->op = PVIO_BLKBACK_READ;
+	} else if (in.indirect_op == PVIO_BLKIF_OP_WRITE) {
+		r->op = PVIO_BLKBACK_WRITE;
+	} else {
+		snprintf(why, sizeof(why), "indirect_op %u is not read (0) or write (1)", in.indirect_op);
+		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, why);
+		return;
+	}
+	if (in.nr_segments == 0 || in.nr_segments > bb->max_indirect) {
+		snprintf(why, sizeof(why), "indirect nr_segments %u not in 1..%u", in.nr_segments,
+			 bb->max_indirect);
+		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, why);
+		return;
+	}
+	/* Exactly the pages nr_segments needs (<= 8 with a limit <= 4096);
+	 * grefs in the slots after them are never looked at. */
+	nind = (in.nr_segments + PVIO_BLKIF_SEGS_PER_INDIRECT_FRAME - 1) /
+	       PVIO_BLKIF_SEGS_PER_INDIRECT_FRAME;
+	err = bb_map_indirect(bb, r, in.indirect_grefs, nind, in.nr_segments);
+	if (err) {
+		bb->st.map_errors++;
+		refuse(bb, r, PVIO_BLKIF_RSP_ERROR,
+		       err == -EBUSY ? "indirect page is a persistent grant already in use"
+				     : "indirect page: grant map refused (bad, foreign or ungranted)");
+		return;
+	}
+	r->seg = r->iseg;
+	take_rw(bb, r, in.nr_segments);
+}
+
 /* Validate the private copy; on success submit it. */
 static void take(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 {
 	const struct pvio_blkif_request *w = &r->wire;
-	uint64_t total = 0;
 	int err;
 
 	r->in_flight = true;
 	r->map = NULL;
+	r->pmapped = false;
 	r->bytes = 0;
 	r->nseg = 0;
+	r->seg = w->seg;
+	r->indirect = false;
+	r->rsp_op = w->operation;
 	r->flush_after = false;
 	bb->st.in_flight++;
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
@@ -247,10 +442,11 @@ static void take(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 	case PVIO_BLKIF_OP_DISCARD:
 		take_discard(bb, r);
 		return;
-	case PVIO_BLKIF_OP_WRITE_BARRIER:
 	case PVIO_BLKIF_OP_INDIRECT:
-		/* Known but not advertised (feature-barrier 0, no indirect
-		 * segments). */
+		take_indirect(bb, r);
+		return;
+	case PVIO_BLKIF_OP_WRITE_BARRIER:
+		/* Known but not advertised (feature-barrier 0). */
 		refuse(bb, r, PVIO_BLKIF_RSP_EOPNOTSUPP, "operation not advertised");
 		return;
 	default:
@@ -267,51 +463,17 @@ static void take(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, "segment count not in 1..11");
 		return;
 	}
-	for (unsigned i = 0; i < w->nr_segments; i++) {
-		const struct pvio_blkif_request_segment *s = &w->seg[i];
-		if (s->first_sect > s->last_sect || s->last_sect >= PVIO_BLKIF_SECTORS_PER_PAGE) {
-			refuse(bb, r, PVIO_BLKIF_RSP_ERROR, "segment sectors not first <= last <= 7");
-			return;
-		}
-		total += (uint64_t)(s->last_sect - s->first_sect + 1);
-	}
-	/* total <= 88, so no overflow; compare without computing start+total. */
-	if (w->sector_number > bb->cfg.sectors || total > bb->cfg.sectors - w->sector_number) {
-		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, "sector range outside the disk");
-		return;
-	}
-	if (r->op == PVIO_BLKBACK_FLUSH) {
-		/* flush with data: write it, then flush */
-		r->op = PVIO_BLKBACK_WRITE;
-		r->flush_after = true;
-	}
-	if (r->op == PVIO_BLKBACK_WRITE && bb->cfg.readonly) {
-		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, "write to a read-only disk");
-		return;
-	}
-	r->nseg = w->nr_segments;
-	err = bb_map_segments(bb, r);
-	if (err) {
-		bb->st.map_errors++;
-		r->nseg = 0;
-		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, "grant map refused (bad, foreign or read-only grant)");
-		return;
-	}
-	r->bytes = total * PVIO_BLKIF_SECTOR_SIZE;
-	err = bb->cfg.ops->submit(bb->cfg.ops_ctx, r, r->op,
-				  w->sector_number * PVIO_BLKIF_SECTOR_SIZE, r->iov, r->nseg);
-	if (err)
-		pvio_blkback_complete(r, err);
+	take_rw(bb, r, w->nr_segments);
 }
 
-void bb_ring_work(struct pvio_blkback *bb)
+int bb_ring_work(struct pvio_blkback *bb)
 {
-	bool broken = false;
+	bool broken = false, more = false;
 	unsigned taken = 0;
 
 	if (!bb->connected || bb->paused || bb->pending_disconnect || bb->detaching || bb->in_work ||
 	    ev_is_active(&bb->broken_idle))
-		return;
+		return -1;
 	bb->in_work = true;
 	for (;;) {
 		int n = pvio_ring_back_poll_requests(&bb->br);
@@ -334,9 +496,12 @@ void bb_ring_work(struct pvio_blkback *bb)
 				break;
 			bb->free_reqs = r->next_free;
 			take(bb, r);
-			taken++;
+			if (++taken == BB_ROUND_BUDGET) {
+				more = true;
+				break;
+			}
 		}
-		if (broken)
+		if (broken || more)
 			break;
 		if (!bb->free_reqs) {
 			/* Cannot happen with a correct ring (slots == ring size);
@@ -355,5 +520,11 @@ void bb_ring_work(struct pvio_blkback *bb)
 		/* We may be inside the event channel's dispatch, which must not
 		 * see its handle closed under it: disconnect from the loop. */
 		ev_idle_start(bb->loop, &bb->broken_idle);
+	} else if (more) {
+		/* the rest on the next loop pass (prepare_cb); the idle
+		 * watcher keeps the loop from blocking until then */
+		bb->round_pending = true;
+		ev_idle_start(bb->loop, &bb->kick_idle);
 	}
+	return (int)taken;
 }

@@ -112,7 +112,7 @@ static int publish(struct pvio_blkback *bb, bool connect)
 			if (!err)
 				err = be_write(bb, t, "info", "%u", bb->cfg.readonly ? PVIO_VDISK_READONLY : 0u);
 			if (!err)
-				err = be_write(bb, t, "sector-size", "%u", PVIO_BLKIF_SECTOR_SIZE);
+				err = be_write(bb, t, "sector-size", "%u", bb->cfg.sector_size);
 			if (!err)
 				err = be_write(bb, t, "physical-sector-size", "%u",
 					       bb->cfg.physical_sector_size);
@@ -122,7 +122,8 @@ static int publish(struct pvio_blkback *bb, bool connect)
 				err = be_write(bb, t, "feature-persistent", "%u",
 					       bb->cfg.no_persistent ? 0u : 1u);
 			if (!err)
-				err = be_write(bb, t, "feature-max-indirect-segments", "0");
+				err = be_write(bb, t, "feature-max-indirect-segments", "%u",
+					       bb->cfg.max_indirect_segments);
 			/* discard: what the image can do, unless the toolstack said
 			 * no (libxl's discard-enable; absent means allowed) */
 			bb->discard = bb->cfg.discard && !bb->cfg.readonly;
@@ -240,10 +241,12 @@ static void connect_frontend(struct pvio_blkback *bb)
 	/* logged before the state write, so whoever sees Connected finds the line */
 	bb_log(bb, PVIO_BLKBACK_LOG_INFO,
 	       "connected to domain %u: %u-page ring (%u slots), event channel %llu, protocol %s, "
-	       "%llu sectors%s, persistent grants %s", bb->domid, 1u << order, bb->nr_reqs, v,
+	       "%llu sectors%s, sector size %u (physical %u), persistent grants %s, "
+	       "indirect segments %u", bb->domid, 1u << order, bb->nr_reqs, v,
 	       proto == BB_PROTO_X86_32 ? "x86_32-abi" : "x86_64-abi",
 	       (unsigned long long)bb->cfg.sectors, bb->cfg.readonly ? ", read-only" : "",
-	       bb->persistent ? "on" : "off");
+	       bb->cfg.sector_size, bb->cfg.physical_sector_size, bb->persistent ? "on" : "off",
+	       bb->max_indirect);
 	write_state(bb, PVIO_BLKBACK_CONNECTED);
 	bb_event(bb, PVIO_BLKBACK_EV_CONNECTED);
 	/* Requests may already be waiting. */
@@ -503,8 +506,9 @@ int bb_xenbus_start(struct pvio_blkback *bb)
 	}
 	write_state(bb, PVIO_BLKBACK_INITWAIT);
 	bb_log(bb, PVIO_BLKBACK_LOG_INFO,
-	       "InitWait: frontend domain %u at %s, max-ring-page-order %u, feature-flush-cache 1",
-	       bb->domid, bb->frontend, bb->cfg.max_ring_page_order);
+	       "InitWait: frontend domain %u at %s, max-ring-page-order %u, feature-flush-cache 1, "
+	       "feature-max-indirect-segments %u", bb->domid, bb->frontend,
+	       bb->cfg.max_ring_page_order, bb->cfg.max_indirect_segments);
 
 	snprintf(bb->watch_be, sizeof(bb->watch_be), "bb-be-%p", (void *)bb);
 	snprintf(bb->watch_fe, sizeof(bb->watch_fe), "bb-fe-%p", (void *)bb);

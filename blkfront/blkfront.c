@@ -68,7 +68,7 @@ int pvio_blkfront_open(const struct pvio_blkfront_ops *ops,
 		return -PVIO_BLKFRONT_EINVAL;
 	n = bf_strlen(cfg->frontend_dir);
 	if (n == 0 || n > BF_PATH - 32 || cfg->max_ring_order > PVIO_RING_MAX_ORDER ||
-	    cfg->max_slots > BF_MAX_SLOTS)
+	    cfg->max_slots > BF_MAX_SLOTS || cfg->max_indirect_segments > BF_MAX_INDIRECT_SEGS)
 		return -PVIO_BLKFRONT_EINVAL;
 	bf = ops->zalloc(ops->ctx, sizeof(*bf));
 	if (!bf)
@@ -77,6 +77,8 @@ int pvio_blkfront_open(const struct pvio_blkfront_ops *ops,
 	bf_memcpy(bf->fdir, cfg->frontend_dir, n + 1);
 	bf->own_max_order = cfg->ring_order_zero ? 0 : cfg->max_ring_order ? cfg->max_ring_order : 4;
 	bf->no_persistent = cfg->no_persistent;
+	bf->own_max_indirect = cfg->max_indirect_segments;
+	bf->seg_limit = BF_SEGS;
 	bf->nslots = cfg->max_slots ? cfg->max_slots : 32;
 	bf->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 30000;
 	bf->phase = BF_RECONNECTING;

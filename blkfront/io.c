@@ -13,31 +13,51 @@
  */
 #include "private.h"
 
+/* Pool pages wanted for a segment limit: every slot a direct request's
+ * worth, or four requests of the limit, whichever is more.  With the
+ * defaults (32 slots, 256 segments) 1024 pages, 4 MiB; the backend's
+ * persistent-grant cache (1056 pages) holds them and the 32 indirect
+ * pages. */
+static unsigned pool_target(const struct pvio_blkfront *bf, unsigned segs)
+{
+	unsigned a = bf->nslots * BF_SEGS, b = (bf->nslots < 4 ? bf->nslots : 4) * segs;
+	unsigned n = a > b ? a : b;
+
+	return (n + BF_POOL_BLOCK - 1) / BF_POOL_BLOCK;
+}
+
+static uint8_t *pool_va(const struct pvio_blkfront *bf, uint32_t idx)
+{
+	return bf->blocks[idx / BF_POOL_BLOCK].va + (size_t)(idx % BF_POOL_BLOCK) * BF_PAGE;
+}
+
+static uint32_t pool_gref(const struct pvio_blkfront *bf, uint32_t idx)
+{
+	return bf->blocks[idx / BF_POOL_BLOCK].gref[idx % BF_POOL_BLOCK];
+}
+
 int bf_slots_init(struct pvio_blkfront *bf)
 {
-	unsigned i, k;
-	uint64_t gfn;
-	int err;
+	unsigned i;
 
+	bf->slot_pages = bf->own_max_indirect > BF_SEGS ? bf->own_max_indirect : BF_SEGS;
+	bf->ind_pages = bf->own_max_indirect > BF_SEGS
+				? (bf->own_max_indirect + BF_IND_PER_PAGE - 1) / BF_IND_PER_PAGE : 0;
+	bf->max_blocks = pool_target(bf, bf->slot_pages);
+	/* Bookkeeping only here; pages are granted at connect, once the
+	 * backend's segment limit says how many are worth having. */
 	bf->slots = bf->ops.zalloc(bf->ops.ctx, sizeof(*bf->slots) * bf->nslots);
-	if (!bf->slots)
+	bf->slot_page_mem = bf->ops.zalloc(bf->ops.ctx,
+					   sizeof(uint32_t) * bf->nslots * bf->slot_pages);
+	bf->blocks = bf->ops.zalloc(bf->ops.ctx, sizeof(*bf->blocks) * bf->max_blocks);
+	bf->pool_free = bf->ops.zalloc(bf->ops.ctx,
+				       sizeof(uint32_t) * bf->max_blocks * BF_POOL_BLOCK);
+	if (!bf->slots || !bf->slot_page_mem || !bf->blocks || !bf->pool_free)
 		return -PVIO_BLKFRONT_ENOMEM;
-	for (i = 0; i < bf->nslots; i++) {
+	for (i = bf->nslots; i-- > 0;) {
 		struct bf_slot *s = &bf->slots[i];
-		void *va;
 
-		err = bf->ops.page_alloc(bf->ops.ctx, BF_SEGS, &va, &gfn);
-		if (err)
-			return err;
-		s->bounce = va;
-		/* Granted once, for the device's life: data moves through
-		 * these pages only, never through the caller's memory. */
-		for (k = 0; k < BF_SEGS; k++) {
-			err = bf->ops.grant(bf->ops.ctx, bf->backend_id, gfn + k, false, &s->gref[k]);
-			if (err)
-				return err;
-			s->ngrants++;
-		}
+		s->page = bf->slot_page_mem + (size_t)i * bf->slot_pages;
 		s->state = SLOT_FREE;
 		s->next = bf->free_head;
 		bf->free_head = s;
@@ -45,28 +65,107 @@ int bf_slots_init(struct pvio_blkfront *bf)
 	return 0;
 }
 
-void bf_slots_fini(struct pvio_blkfront *bf)
+int bf_pool_prepare(struct pvio_blkfront *bf)
 {
-	unsigned i, k;
+	unsigned want = pool_target(bf, bf->seg_limit), i, k;
+	uint64_t gfn;
+	void *va;
+	int err;
 
-	if (!bf->slots)
-		return;
+	if (want > bf->max_blocks)
+		want = bf->max_blocks;
+	while (bf->nblocks < want) {
+		struct bf_block *b = &bf->blocks[bf->nblocks];
+
+		err = bf->ops.page_alloc(bf->ops.ctx, BF_POOL_BLOCK, &va, &gfn);
+		if (err)
+			return err;
+		b->va = va;
+		bf->nblocks++;
+		/* Granted once, read-write, for the device's life: data moves
+		 * through these pages only, never through the caller's memory
+		 * (XSA-403), and a persistent-grant backend keeps them mapped. */
+		for (k = 0; k < BF_POOL_BLOCK; k++) {
+			err = bf->ops.grant(bf->ops.ctx, bf->backend_id, gfn + k, false, &b->gref[k]);
+			if (err)
+				return err;
+			b->ngrants++;
+			bf->pool_free[bf->pool_nfree++] = (uint32_t)((bf->nblocks - 1) * BF_POOL_BLOCK + k);
+		}
+	}
+	if (bf->seg_limit <= BF_SEGS || bf->ind_live || !bf->ind_pages)
+		return 0;
+	/* Indirect descriptor pages, one set per slot.  Granted read-write
+	 * although the backend only reads them: Linux blkback maps them
+	 * through its persistent-grant cache, which maps read-write. */
 	for (i = 0; i < bf->nslots; i++) {
 		struct bf_slot *s = &bf->slots[i];
-		bool leak = false;
 
-		for (k = 0; k < s->ngrants; k++)
-			if (bf->ops.end_grant(bf->ops.ctx, s->gref[k]) != 0)
-				leak = true;
-		if (!s->bounce)
+		if (s->ind)
 			continue;
-		if (leak)
-			bf->st.leaked_pages += BF_SEGS;
-		else
-			bf->ops.page_free(bf->ops.ctx, s->bounce, BF_SEGS);
+		err = bf->ops.page_alloc(bf->ops.ctx, bf->ind_pages, &va, &gfn);
+		if (err)
+			return err;
+		s->ind = va;
+		for (k = 0; k < bf->ind_pages; k++) {
+			err = bf->ops.grant(bf->ops.ctx, bf->backend_id, gfn + k, false, &s->ind_gref[k]);
+			if (err)
+				return err;
+			s->ind_ngrants++;
+		}
 	}
-	bf->ops.free(bf->ops.ctx, bf->slots);
+	bf->ind_live = true;
+	return 0;
+}
+
+/* End @n grants; false if the backend still holds any (pages leaked). */
+static bool end_grants(struct pvio_blkfront *bf, const uint32_t *refs, unsigned n)
+{
+	bool ok = true;
+
+	for (unsigned k = 0; k < n; k++)
+		if (bf->ops.end_grant(bf->ops.ctx, refs[k]) != 0)
+			ok = false;
+	return ok;
+}
+
+void bf_slots_fini(struct pvio_blkfront *bf)
+{
+	unsigned i;
+
+	for (i = 0; bf->slots && i < bf->nslots; i++) {
+		struct bf_slot *s = &bf->slots[i];
+
+		if (!s->ind)
+			continue;
+		if (!end_grants(bf, s->ind_gref, s->ind_ngrants))
+			bf->st.leaked_pages += bf->ind_pages;
+		else
+			bf->ops.page_free(bf->ops.ctx, s->ind, bf->ind_pages);
+		s->ind = (void *)0;
+	}
+	for (i = 0; bf->blocks && i < bf->nblocks; i++) {
+		struct bf_block *b = &bf->blocks[i];
+
+		if (!end_grants(bf, b->gref, b->ngrants))
+			bf->st.leaked_pages += BF_POOL_BLOCK;
+		else
+			bf->ops.page_free(bf->ops.ctx, b->va, BF_POOL_BLOCK);
+	}
+	if (bf->slots)
+		bf->ops.free(bf->ops.ctx, bf->slots);
+	if (bf->slot_page_mem)
+		bf->ops.free(bf->ops.ctx, bf->slot_page_mem);
+	if (bf->blocks)
+		bf->ops.free(bf->ops.ctx, bf->blocks);
+	if (bf->pool_free)
+		bf->ops.free(bf->ops.ctx, bf->pool_free);
 	bf->slots = (void *)0;
+	bf->slot_page_mem = (void *)0;
+	bf->blocks = (void *)0;
+	bf->pool_free = (void *)0;
+	bf->nblocks = 0;
+	bf->pool_nfree = 0;
 }
 
 static void fl_append(struct pvio_blkfront *bf, struct bf_slot *s)
@@ -95,6 +194,10 @@ static void fl_remove(struct pvio_blkfront *bf, struct bf_slot *s)
 static void slot_free(struct pvio_blkfront *bf, struct bf_slot *s)
 {
 	fl_remove(bf, s);
+	/* the chunk's pages go back to the pool */
+	for (uint32_t k = 0; k < s->npages; k++)
+		bf->pool_free[bf->pool_nfree++] = s->page[k];
+	s->npages = 0;
 	s->state = SLOT_FREE;
 	s->io = (void *)0;
 	s->prev = (void *)0;
@@ -123,41 +226,70 @@ static void q_pop(struct pvio_blkfront *bf)
 	io->inq_ = false;
 }
 
-/* Take the next chunk of the head I/O into a free slot (QUEUED). */
-static void split_one(struct pvio_blkfront *bf)
+/* Copy between the user's buffer and the pool pages of @s. */
+static void copy_chunk(struct pvio_blkfront *bf, struct bf_slot *s, bool to_pages)
+{
+	uint8_t *user = (uint8_t *)s->io->buf + s->io_off;
+
+	for (uint32_t k = 0; k < s->npages; k++) {
+		uint32_t n = s->bytes - k * BF_PAGE < BF_PAGE ? s->bytes - k * BF_PAGE : BF_PAGE;
+
+		if (to_pages)
+			bf_memcpy(pool_va(bf, s->page[k]), user + (size_t)k * BF_PAGE, n);
+		else
+			bf_memcpy(user + (size_t)k * BF_PAGE, pool_va(bf, s->page[k]), n);
+	}
+}
+
+/* Take the next chunk of the head I/O into a free slot (QUEUED).  false
+ * if the pool has no pages for a chunk just now (a completion frees some). */
+static bool split_one(struct pvio_blkfront *bf)
 {
 	struct pvio_blkfront_io *io = bf->q_head;
 	struct bf_slot *s = bf->free_head;
-	size_t left;
-	uint32_t bytes;
+	size_t left, max;
+	uint32_t bytes = 0;
 
+	if (io->op == PVIO_BLKFRONT_READ || io->op == PVIO_BLKFRONT_WRITE) {
+		/* What one ring request carries now, in whole logical sectors,
+		 * and no more than the pool can lend at the moment. */
+		max = (size_t)bf->seg_limit * BF_PAGE;
+		if (max > (size_t)bf->pool_nfree * BF_PAGE)
+			max = (size_t)bf->pool_nfree * BF_PAGE;
+		max -= max % bf->info.sector_size;
+		if (max == 0)
+			return false;
+		left = io->len - io->issued_;
+		bytes = left > max ? (uint32_t)max : (uint32_t)left;
+		s->npages = (bytes + BF_PAGE - 1) / BF_PAGE;
+		for (uint32_t k = 0; k < s->npages; k++)
+			s->page[k] = bf->pool_free[--bf->pool_nfree];
+	}
 	bf->free_head = s->next;
 	s->io = io;
+	s->sub = 0;
+	s->sub_n = 0;
+	s->indirect = false;
 	if (io->op == PVIO_BLKFRONT_FLUSH) {
 		s->op = bf->flush_op;
-		s->nsegs = 0;
 		s->bytes = 0;
 		s->sector = 0;
 		s->io_off = 0;
 	} else if (io->op == PVIO_BLKFRONT_DISCARD) {
 		/* one request for the whole range: no data, no segments */
 		s->op = PVIO_BLKIF_OP_DISCARD;
-		s->nsegs = 0;
 		s->bytes = 0;
 		s->sector = io->sector;
 		s->discard_sectors = io->len / 512;
 		s->io_off = 0;
 		io->issued_ = io->len;
 	} else {
-		left = io->len - io->issued_;
-		bytes = left > BF_CHUNK_MAX ? BF_CHUNK_MAX : (uint32_t)left;
 		s->op = io->op == PVIO_BLKFRONT_WRITE ? PVIO_BLKIF_OP_WRITE : PVIO_BLKIF_OP_READ;
 		s->bytes = bytes;
-		s->nsegs = (uint8_t)((bytes + BF_PAGE - 1) / BF_PAGE);
 		s->sector = io->sector + io->issued_ / 512;
 		s->io_off = io->issued_;
 		if (io->op == PVIO_BLKFRONT_WRITE)
-			bf_memcpy(s->bounce, (const uint8_t *)io->buf + s->io_off, bytes);
+			copy_chunk(bf, s, true);
 		io->issued_ += bytes;
 	}
 	io->chunks_++;
@@ -166,41 +298,76 @@ static void split_one(struct pvio_blkfront *bf)
 	s->state = SLOT_QUEUED;
 	bf->nqueued++;
 	fl_append(bf, s);
+	return true;
+}
+
+/* The segment for page @k of @s: the whole page, or the chunk's tail. */
+static void fill_seg(const struct pvio_blkfront *bf, const struct bf_slot *s, uint32_t k,
+		     struct pvio_blkif_request_segment *seg)
+{
+	uint32_t n = s->bytes - k * BF_PAGE < BF_PAGE ? s->bytes - k * BF_PAGE : BF_PAGE;
+
+	seg->gref = pool_gref(bf, s->page[k]);
+	seg->first_sect = 0;
+	seg->last_sect = (uint8_t)(n / 512 - 1);
+	seg->_pad[0] = 0;
+	seg->_pad[1] = 0;
 }
 
 /* Produce one QUEUED slot onto the ring.  false if the ring is full. */
 static bool produce(struct pvio_blkfront *bf, struct bf_slot *s)
 {
-	struct pvio_blkif_request rq;
-	uint32_t left = s->bytes;
-	unsigned k;
+	union {
+		struct pvio_blkif_request rw;
+		struct pvio_blkif_request_indirect ind;
+	} rq;
+	uint32_t n = 0, k;
 
 	if (pvio_ring_front_full(&bf->fr))
 		return false;
-	/* Every field, padding included, is set: nothing of ours leaks. */
-	rq.operation = s->op;
-	rq.nr_segments = s->nsegs;
-	rq.handle = (pvio_blkif_vdev_t)bf->devid;
-	rq._pad1 = 0;
-	rq.id = (uint64_t)(s - bf->slots);
-	rq.sector_number = s->sector;
-	for (k = 0; k < BF_SEGS; k++) {
-		uint32_t seg = left > BF_PAGE ? BF_PAGE : left;
-
-		rq.seg[k].gref = k < s->nsegs ? s->gref[k] : 0;
-		rq.seg[k].first_sect = 0;
-		rq.seg[k].last_sect = k < s->nsegs ? (uint8_t)(seg / 512 - 1) : 0;
-		rq.seg[k]._pad[0] = 0;
-		rq.seg[k]._pad[1] = 0;
-		left -= k < s->nsegs ? seg : 0;
+	/* Every byte is set: nothing of ours leaks through the ring. */
+	for (k = 0; k < sizeof(rq); k++)
+		((volatile uint8_t *)&rq)[k] = 0;
+	if (s->op == PVIO_BLKIF_OP_READ || s->op == PVIO_BLKIF_OP_WRITE) {
+		/* The next piece of the chunk that one request can carry now
+		 * (all of it unless a reconnect lowered the limit), in whole
+		 * logical sectors. */
+		uint32_t per_blk = bf->info.sector_size > BF_PAGE ? bf->info.sector_size / BF_PAGE : 1;
+		n = s->npages - s->sub;
+		if (n > bf->seg_limit)
+			n = bf->seg_limit - bf->seg_limit % per_blk;
 	}
-	if (s->op == PVIO_BLKIF_OP_DISCARD) {
-		/* blkif_request_discard: flag (0: not secure) where nr_segments
-		 * is, nr_sectors where the first segment is */
-		rq.nr_segments = 0;
-		bf_memcpy(&rq.seg[0], &s->discard_sectors, sizeof(s->discard_sectors));
+	s->sub_n = n;
+	s->indirect = n > BF_SEGS;
+	if (s->indirect) {
+		/* descriptors into our own granted pages, then the header */
+		struct pvio_blkif_request_segment *d = (void *)s->ind;
+		for (k = 0; k < n; k++)
+			fill_seg(bf, s, s->sub + k, &d[k]);
+		rq.ind.operation = PVIO_BLKIF_OP_INDIRECT;
+		rq.ind.indirect_op = s->op;
+		rq.ind.nr_segments = (uint16_t)n;
+		rq.ind.id = (uint64_t)(s - bf->slots);
+		rq.ind.sector_number = s->sector + (uint64_t)s->sub * (BF_PAGE / 512);
+		rq.ind.handle = (pvio_blkif_vdev_t)bf->devid;
+		for (k = 0; k < (n + BF_IND_PER_PAGE - 1) / BF_IND_PER_PAGE; k++)
+			rq.ind.indirect_grefs[k] = s->ind_gref[k];
+		bf->st.indirect_requests++;
+	} else {
+		rq.rw.operation = s->op;
+		rq.rw.nr_segments = (uint8_t)n;
+		rq.rw.handle = (pvio_blkif_vdev_t)bf->devid;
+		rq.rw.id = (uint64_t)(s - bf->slots);
+		rq.rw.sector_number = s->sector + (uint64_t)s->sub * (BF_PAGE / 512);
+		for (k = 0; k < n; k++)
+			fill_seg(bf, s, s->sub + k, &rq.rw.seg[k]);
+		if (s->op == PVIO_BLKIF_OP_DISCARD) {
+			/* blkif_request_discard: flag (0: not secure) where
+			 * nr_segments is, nr_sectors where the first segment is */
+			bf_memcpy(&rq.rw.seg[0], &s->discard_sectors, sizeof(s->discard_sectors));
+		}
 	}
-	if (pvio_ring_blkif_put_request(&bf->fr, &rq) != 0)
+	if (pvio_ring_blkif_put_request(&bf->fr, &rq.rw) != 0)
 		return false;
 	s->state = SLOT_RING;
 	bf->nqueued--;
@@ -214,8 +381,8 @@ void bf_kick(struct pvio_blkfront *bf)
 
 	if (bf->phase != BF_CONNECTED)
 		return;
-	while (bf->q_head && bf->free_head)
-		split_one(bf);
+	while (bf->q_head && bf->free_head && split_one(bf))
+		;
 	/* Slots are produced in in-flight-list order, so requests requeued
 	 * by a reconnect go out before newer ones, in their original order. */
 	for (s = bf->fl_head; s && bf->nqueued; s = s->next)
@@ -297,19 +464,30 @@ static bool complete(struct pvio_blkfront *bf, const struct pvio_blkif_response 
 	int status;
 
 	/* Validate the private copy: id in range, that slot on the ring,
-	 * the operation it was given, a known status. */
+	 * the operation it was given (for an indirect request its
+	 * indirect_op, as Linux blkback echoes, or BLKIF_OP_INDIRECT itself),
+	 * a known status. */
 	if (rsp->id >= bf->nslots)
 		return false;
 	s = &bf->slots[rsp->id];
-	if (s->state != SLOT_RING || rsp->operation != s->op)
+	if (s->state != SLOT_RING ||
+	    (rsp->operation != s->op && !(s->indirect && rsp->operation == PVIO_BLKIF_OP_INDIRECT)))
 		return false;
 	status = rsp_status(rsp->status);
 	if (status > 0)
 		return false;
 	bf->st.ring_responses++;
 	io = s->io;
+	if (status == 0 && s->sub + s->sub_n < s->npages) {
+		/* more of the chunk to send (a reconnect lowered the limit) */
+		s->sub += s->sub_n;
+		s->sub_n = 0;
+		s->state = SLOT_QUEUED;
+		bf->nqueued++;
+		return true;
+	}
 	if (status == 0 && s->op == PVIO_BLKIF_OP_READ)
-		bf_memcpy((uint8_t *)io->buf + s->io_off, s->bounce, s->bytes);
+		copy_chunk(bf, s, false);
 	if (status == -PVIO_BLKFRONT_EOPNOTSUPP && io->op == PVIO_BLKFRONT_FLUSH)
 		bf->flush_ok = false; /* as Linux: stop asking */
 	if (status && io->status_ == 0)

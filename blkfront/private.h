@@ -11,10 +11,18 @@
 #include <pvio/blkif_wire.h>
 #include <pvio/ring.h>
 
-#define BF_SEGS PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST
+#define BF_SEGS PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST /* segments of a direct request */
 #define BF_PAGE 4096u
-#define BF_CHUNK_MAX (BF_SEGS * BF_PAGE) /* bytes per ring request */
 #define BF_MAX_SLOTS 256u
+/* Indirect: at most 8 descriptor pages of 512 segments each. */
+#define BF_MAX_INDIRECT_SEGS \
+	(PVIO_BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * PVIO_BLKIF_SEGS_PER_INDIRECT_FRAME)
+#define BF_IND_PER_PAGE PVIO_BLKIF_SEGS_PER_INDIRECT_FRAME
+/* Largest logical block accepted: one that a direct request (11 pages)
+ * can still carry whole. */
+#define BF_MAX_SECTOR_SIZE 32768u
+/* Bounce pages are allocated and granted in blocks of this many. */
+#define BF_POOL_BLOCK 64u
 #define BF_PATH 128
 
 /* xenbus states */
@@ -37,25 +45,43 @@ enum bf_phase {
 };
 
 /*
- * A request slot: one ring request at a time, its id is the slot index.
- * Life cycle: FREE -> QUEUED (prepared, waiting for ring space) -> RING
- * (produced on the ring) -> FREE on a valid response.  On reconnect every
- * RING slot goes back to QUEUED and is re-produced in submission order.
+ * A request slot: one chunk of a user I/O, on the ring as one request at
+ * a time; its id is the slot index.  Life cycle: FREE -> QUEUED (prepared,
+ * waiting for ring space) -> RING (produced on the ring) -> FREE on a
+ * valid response.  On reconnect every RING slot goes back to QUEUED and is
+ * re-produced in submission order.
+ *
+ * A chunk's data lives in pages of the bounce pool (granted once, for the
+ * device's life).  A chunk is at most what one ring request could carry
+ * when it was split; if a reconnect brings a backend that takes fewer
+ * segments, the chunk goes out as several requests one after the other
+ * (sub/sub_n), each re-produced from QUEUED when the previous one is
+ * answered, so a slot never has two requests on the ring.
  */
 enum bf_slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_RING };
 
 struct bf_slot {
 	enum bf_slot_state state;
-	uint8_t op;		      /* PVIO_BLKIF_OP_*: the response must echo it */
-	uint8_t nsegs;
+	uint8_t op;		      /* PVIO_BLKIF_OP_* (READ/WRITE also when sent indirect) */
+	bool indirect;		      /* the request on the ring is BLKIF_OP_INDIRECT */
 	uint64_t sector;	      /* 512-byte units */
 	uint64_t discard_sectors;     /* BLKIF_OP_DISCARD: how many */
 	uint32_t bytes;		      /* payload bytes of this chunk */
 	size_t io_off;		      /* where in io->buf the chunk starts */
 	struct pvio_blkfront_io *io;  /* owner */
 	struct bf_slot *prev, *next;  /* in-flight list, submission order */
-	uint8_t *bounce;	      /* BF_SEGS contiguous granted pages */
-	uint32_t gref[BF_SEGS];
+	uint32_t npages;	      /* pool pages holding the chunk */
+	uint32_t *page;		      /* their pool indices (bf->slot_pages entries) */
+	uint32_t sub, sub_n;	      /* pages answered so far / in the request on the ring */
+	uint8_t *ind;		      /* indirect descriptor pages (bf->ind_pages), or NULL */
+	uint32_t ind_gref[PVIO_BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
+	unsigned ind_ngrants;	      /* ind_gref[0..ind_ngrants) are live */
+};
+
+/* A block of BF_POOL_BLOCK bounce pages, each granted to the backend. */
+struct bf_block {
+	uint8_t *va;
+	uint32_t gref[BF_POOL_BLOCK];
 	unsigned ngrants;	      /* gref[0..ngrants) are live */
 };
 
@@ -70,6 +96,9 @@ struct pvio_blkfront {
 	int handshake_timeout_ms;
 	unsigned own_max_order;
 	bool no_persistent;		/* cfg: do not offer feature-persistent */
+	unsigned own_max_indirect;	/* cfg: 0 = never send indirect requests */
+	unsigned seg_limit;		/* segments per ring request now: 11 or the indirect count */
+	bool geometry_known;		/* connected once: the sector size must not change */
 
 	/* ring */
 	void *ring_va;
@@ -88,7 +117,16 @@ struct pvio_blkfront {
 
 	/* slots */
 	unsigned nslots;
+	unsigned slot_pages;		/* pages one chunk may hold: max(11, own_max_indirect) */
+	unsigned ind_pages;		/* indirect pages per slot (0: indirect never used) */
+	bool ind_live;			/* the slots' indirect pages are allocated and granted */
+	uint32_t *slot_page_mem;	/* nslots * slot_pages pool indices */
 	struct bf_slot *slots;
+	/* bounce pool: pages granted once, lent to slots chunk by chunk */
+	struct bf_block *blocks;	/* max_blocks entries, nblocks allocated */
+	unsigned nblocks, max_blocks;
+	uint32_t *pool_free;		/* stack of free page indices */
+	uint32_t pool_nfree;
 	struct bf_slot *free_head;    /* singly linked through next */
 	struct bf_slot *fl_head, *fl_tail; /* in-flight list */
 	unsigned nqueued;	      /* slots in SLOT_QUEUED */
@@ -128,6 +166,9 @@ int bf_wait_backend(struct pvio_blkfront *bf, unsigned mask, int *state);
 
 /* io.c */
 int bf_slots_init(struct pvio_blkfront *bf);
+/* Grow the bounce pool (and grant the slots' indirect pages) for the
+ * segment limit just negotiated. */
+int bf_pool_prepare(struct pvio_blkfront *bf);
 void bf_slots_fini(struct pvio_blkfront *bf);
 void bf_kick(struct pvio_blkfront *bf);
 int bf_consume(struct pvio_blkfront *bf);

@@ -168,6 +168,20 @@ static int read_features(struct pvio_blkfront *bf)
 	}
 	if (!err && bf->no_persistent)
 		bf->info.persistent = false;
+	if (!err) {
+		/* Indirect descriptors: min(backend, ours), as Linux blkfront;
+		 * not worth an indirect page at 11 segments or fewer.  Garbage
+		 * (or a value beyond 32 bits) is a broken backend; a large but
+		 * well-formed offer is simply more than we take. */
+		uint64_t mi = 0;
+		int e = bf_read_u64(bf, bf->bdir, "feature-max-indirect-segments", 0xffffffffu, &mi);
+		if (e && e != -PVIO_BLKFRONT_ENOENT)
+			return e;
+		if (mi > bf->own_max_indirect)
+			mi = bf->own_max_indirect;
+		bf->info.max_indirect_segments = mi > BF_SEGS ? (unsigned)mi : 0;
+		bf->seg_limit = mi > BF_SEGS ? (unsigned)mi : BF_SEGS;
+	}
 	return err;
 }
 
@@ -187,12 +201,18 @@ static int read_geometry(struct pvio_blkfront *bf)
 	err = bf_read_u64(bf, bf->bdir, "info", 0xffffffffu, &info);
 	if (err && err != -PVIO_BLKFRONT_ENOENT)
 		return err;
+	/* Logical block: a power of two from 512 up to what a direct request
+	 * carries whole (32 KiB); physical: a power of two, at least that.
+	 * Anything else, or a logical size that changes across a reconnect
+	 * (requests in flight were cut for the old one), is a broken backend. */
 	err = bf_read_u64(bf, bf->bdir, "sector-size", 1u << 20, &ss);
 	if (err == -PVIO_BLKFRONT_ENOENT)
 		ss = 512;
 	else if (err)
 		return err;
-	if (ss != 512 && ss != 4096)
+	if (ss < 512 || ss > BF_MAX_SECTOR_SIZE || (ss & (ss - 1)) != 0)
+		return -PVIO_BLKFRONT_EPROTO;
+	if (bf->geometry_known && ss != bf->info.sector_size)
 		return -PVIO_BLKFRONT_EPROTO;
 	err = bf_read_u64(bf, bf->bdir, "physical-sector-size", 1u << 20, &pss);
 	if (err == -PVIO_BLKFRONT_ENOENT)
@@ -209,6 +229,7 @@ static int read_geometry(struct pvio_blkfront *bf)
 	bf->info.readonly = (info & PVIO_VDISK_READONLY) != 0;
 	bf->info.sector_size = (uint32_t)ss;
 	bf->info.physical_sector_size = (uint32_t)pss;
+	bf->geometry_known = true;
 	return 0;
 }
 
@@ -227,6 +248,8 @@ int bf_connect(struct pvio_blkfront *bf, bool initial)
 	if (s != XB_INITWAIT)
 		return -PVIO_BLKFRONT_ENODEV;
 	err = read_features(bf);
+	if (!err)
+		err = bf_pool_prepare(bf);
 	if (err)
 		return err;
 	err = grant_ring(bf);

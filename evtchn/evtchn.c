@@ -19,6 +19,7 @@ struct handler {
 	pvio_evtchn_handler *fn;
 	void *arg;
 	int bound;
+	int late_eoi;	/* the handler unmasks, not dispatch */
 };
 
 struct pvio_evtchn {
@@ -79,7 +80,7 @@ static int bound(struct pvio_evtchn *e, int port, pvio_evtchn_handler *fn, void 
 		xenevtchn_unbind(e->xce, (evtchn_port_t)port);
 		return -ERANGE;
 	}
-	e->h[port] = (struct handler){ fn, arg, 1 };
+	e->h[port] = (struct handler){ fn, arg, 1, 0 };
 	return port;
 }
 
@@ -111,6 +112,26 @@ int pvio_evtchn_set_handler(struct pvio_evtchn *e, evtchn_port_t port, pvio_evtc
 	e->h[port].fn = fn;
 	e->h[port].arg = arg;
 	return 0;
+}
+
+int pvio_evtchn_set_late_eoi(struct pvio_evtchn *e, evtchn_port_t port, int on)
+{
+	if (port >= MAX_PORTS || !e->h[port].bound)
+		return -EINVAL;
+	e->h[port].late_eoi = on != 0;
+	return 0;
+}
+
+int pvio_evtchn_unmask(struct pvio_evtchn *e, evtchn_port_t port)
+{
+	int saved = errno, err = 0;
+
+	if (port >= MAX_PORTS || !e->h[port].bound)
+		return -EINVAL;
+	if (xenevtchn_unmask(e->xce, port) < 0)
+		err = -errno;
+	errno = saved;
+	return err;
 }
 
 int pvio_evtchn_unbind(struct pvio_evtchn *e, evtchn_port_t port)
@@ -148,8 +169,10 @@ int pvio_evtchn_dispatch(struct pvio_evtchn *e)
 		n++;
 		if ((unsigned)port >= MAX_PORTS || !e->h[port].bound)
 			continue;  /* unbound meanwhile: stays masked, nothing to do */
-		/* Unmask before handling: a later event is then re-raised. */
-		xenevtchn_unmask(e->xce, (evtchn_port_t)port);
+		/* Unmask before handling: a later event is then re-raised.
+		 * A late-EOI port stays masked: its handler unmasks. */
+		if (!e->h[port].late_eoi)
+			xenevtchn_unmask(e->xce, (evtchn_port_t)port);
 		if (e->h[port].fn)
 			e->h[port].fn(e, (evtchn_port_t)port, e->h[port].arg);
 	}

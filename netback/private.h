@@ -2,9 +2,15 @@
 /*
  * pvio-netback internals: one process serves one vif. Files by role:
  * main.c (options, log, event loop), xenbus.c (the io/netif.h handshake),
- * tx.c (guest transmit -> TAP), rx.c (TAP -> guest receive), tap.c (the
- * dom0 TAP device); offload.c (checksum/GSO header work) is the
- * pvio-net-offload library that pvnet links too (pvio/net_offload.h).
+ * tx.c (guest transmit -> TAP, and the rate limit), rx.c (TAP -> guest
+ * receive), tap.c (the dom0 TAP device); offload.c (checksum/GSO header
+ * work) is the pvio-net-offload library that pvnet links too
+ * (pvio/net_offload.h).
+ *
+ * A vif has 1..NB_MAX_QUEUES queues (multi-queue-num-queues): each is a tx
+ * and an rx ring, one or two event channels and one queue of a
+ * multi-queue TAP, all served by this process's one libev loop. What the
+ * frontend negotiated (features, the rate limit, counters) is per vif.
  */
 #ifndef PVIO_NETBACK_PRIVATE_H
 #define PVIO_NETBACK_PRIVATE_H
@@ -31,8 +37,10 @@
 #define NB_SLOTS_FATAL 20u
 /* Packets gathered before one batched grant copy. */
 #define NB_TX_BATCH 32u
-/* Default bound of the dom0 -> guest queue (packets). */
+/* Default bound of the dom0 -> guest queue (packets, per queue). */
 #define NB_RXQ_DEFAULT 256u
+/* Queues a vif may have (--max-queues; Linux netback: min(8, CPUs)). */
+#define NB_MAX_QUEUES 8u
 
 /* What was done and refused; every drop has its own counter. */
 struct nb_stats {
@@ -56,6 +64,7 @@ struct nb_stats {
 	uint64_t rx_queue_peak;
 	uint64_t rate_waits;	     /* tx paused for credit */
 	uint64_t notifies_tx, notifies_rx;
+	uint64_t tx_copy_calls, rx_copy_calls; /* grant-copy calls (hypercalls) */
 };
 
 /* A packet in the dom0 -> guest queue: virtio_net_hdr then the frame. */
@@ -63,6 +72,41 @@ struct nb_rxpkt {
 	uint32_t len; /* frame bytes after the header */
 	struct virtio_net_hdr vh;
 	uint8_t data[];
+};
+
+struct nb_vif;
+
+/* One queue: a tx/rx ring pair, its event channel(s), its TAP queue. */
+struct nb_queue {
+	struct nb_vif *v;
+	unsigned id;
+	int tapfd;	 /* this queue's file on the TAP (-1: none) */
+	ev_io tap_w;
+	bool tap_detached; /* TUNSETQUEUE: the kernel sends it nothing */
+	/* rings */
+	void *tx_sring, *rx_sring;
+	struct pvio_ring_back tx, rx;
+	evtchn_port_t port_tx, port_rx; /* local; equal unless split */
+	bool split;
+	/* tx in progress: a chain copied out of the ring, slot by slot */
+	struct pvio_netif_tx_request cur[NB_SLOTS_FATAL];
+	unsigned cur_n;	       /* data slots copied */
+	unsigned cur_extras;   /* extra-info slots copied */
+	bool cur_more_extra;   /* an extra with FLAG_MORE is pending */
+	bool cur_want_extra;   /* first slot asked for extras */
+	struct pvio_netif_extra_info cur_gso;
+	bool cur_has_gso;
+	int cur_err;	       /* reason code once the packet is doomed */
+	bool cur_held;	       /* complete and valid, waiting for rate credit */
+	/* rx queue (bounded: v->rxq_cap packets) and its buffer pool:
+	 * rxq_cap + 1 slots in one mapping, slots below rx_nbufs used at
+	 * least once, the free ones listed in rxfree */
+	struct nb_rxpkt **rxq;
+	unsigned rxq_head, rxq_len;
+	uint8_t *rxpool;
+	struct nb_rxpkt **rxfree;
+	unsigned rxfree_n, rx_nbufs;
+	uint64_t tx_packets, rx_packets; /* this queue's share of st */
 };
 
 struct nb_vif {
@@ -77,8 +121,7 @@ struct nb_vif {
 	struct xs_handle *xs;
 	xengnttab_handle *xgt;
 	struct pvio_evtchn *ev;
-	int tapfd;
-	ev_io xs_w, tap_w;
+	ev_io xs_w;
 	ev_timer rate_w;
 	ev_signal sigterm_w, sigint_w, sigusr1_w;
 	/* xenbus */
@@ -88,28 +131,21 @@ struct nb_vif {
 	bool disabled; /* fatal peer error: ring ignored until reconnect */
 	bool quit;
 	/* negotiated with the frontend */
-	bool f_sg, f_gso4, f_gso6, f_csum, f_ipv6_csum, f_rx_notify, f_split;
-	/* rings */
-	void *tx_sring, *rx_sring;
-	struct pvio_ring_back tx, rx;
-	evtchn_port_t port_tx, port_rx; /* local; equal unless split */
-	/* tx in progress: a chain copied out of the ring, slot by slot */
-	struct pvio_netif_tx_request cur[NB_SLOTS_FATAL];
-	unsigned cur_n;	       /* data slots copied */
-	unsigned cur_extras;   /* extra-info slots copied */
-	bool cur_more_extra;   /* an extra with FLAG_MORE is pending */
-	bool cur_want_extra;   /* first slot asked for extras */
-	struct pvio_netif_extra_info cur_gso;
-	bool cur_has_gso;
-	int cur_err;	       /* reason code once the packet is doomed */
-	/* tx batch */
+	bool f_sg, f_gso4, f_gso6, f_csum, f_ipv6_csum, f_rx_notify;
+	/* queues: max_queues TAP files exist; nq are connected */
+	unsigned max_queues, nq;
+	struct nb_queue q[NB_MAX_QUEUES];
+	/* tx batch (one loop, so one buffer serves every queue) */
 	uint8_t *txbuf;	       /* NB_TX_BATCH x (hdr + NB_MAX_PKT) */
-	/* rate limit: credit bytes per interval */
+	/* rate limit (the backend's "rate" key, bytes per interval, for the
+	 * whole vif): credit refilled at each interval's start, never above
+	 * max(rate_bytes, NB_MAX_PKT) */
 	uint64_t rate_bytes, rate_usec, credit;
-	double credit_at;      /* ev_now of the last refill */
-	/* rx queue */
-	struct nb_rxpkt **rxq;
-	unsigned rxq_cap, rxq_head, rxq_len;
+	double rate_window;    /* ev_now at the start of the current interval */
+	char rate_str[64];     /* the key as last read */
+	bool rate_absent;      /* ... or it was absent */
+	/* rx queue bound, per queue */
+	unsigned rxq_cap;
 	struct nb_stats st;
 	bool stats_dirty;
 };
@@ -125,18 +161,24 @@ void nb_xenbus_fatal(struct nb_vif *v, const char *why);
 void nb_xenbus_stop(struct nb_vif *v);
 
 /* tap.c */
-int nb_tap_open(const char *name, char *actual, size_t n);
+int nb_tap_open(const char *name, char *actual, size_t n, unsigned nfds, int *fds);
 int nb_tap_set_offload(int fd, bool csum, bool tso4, bool tso6);
+int nb_tap_queue_attach(int fd, bool attach);
 
 /* tx.c */
-void nb_tx_kick(struct nb_vif *v);
-void nb_tx_reset(struct nb_vif *v);
+void nb_tx_kick(struct nb_queue *q);
+void nb_tx_reset(struct nb_queue *q);
+/* The rate key's value: 0 and the limit in *bytes per *usec, or
+ * -EINVAL if it is not "BYTES,USECS" with both in range. */
+int nb_rate_parse(const char *s, uint64_t *bytes, uint64_t *usec);
+void nb_rate_set(struct nb_vif *v, uint64_t bytes, uint64_t usec);
+void nb_rate_stop(struct nb_vif *v);
 
 /* rx.c */
-int nb_rx_init(struct nb_vif *v, unsigned cap);
-void nb_rx_tap_readable(struct nb_vif *v);
-void nb_rx_kick(struct nb_vif *v);
-void nb_rx_flush(struct nb_vif *v);
-void nb_rx_fini(struct nb_vif *v);
+int nb_rx_init(struct nb_queue *q, unsigned cap);
+void nb_rx_tap_readable(struct nb_queue *q);
+void nb_rx_kick(struct nb_queue *q);
+void nb_rx_flush(struct nb_queue *q);
+void nb_rx_fini(struct nb_queue *q);
 
 #endif

@@ -1,25 +1,43 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Guest receive: TAP -> bounded queue -> grant copy into the buffers the
- * guest posted on the rx ring.
+ * guest posted on the rx ring, per queue.
  *
  * The queue holds at most rxq_cap packets: a guest that posts no buffers
- * makes dom0 drop (and count) what arrives, never grow (XSA-392). Each rx
- * request is copied out of the ring once; responses go in request order
- * (frontends match them by ring position): first data slot, the GSO
- * extra-info slot if any, then the remaining data slots.
+ * makes dom0 drop (and count) what arrives, never grow (XSA-392). Packet
+ * buffers come from a per-queue pool: rxq_cap + 1 slots, each big enough
+ * for a 64 KiB GSO frame, in one anonymous mapping made at start (its pages
+ * cost memory only once a frame has been read into them; not malloc, whose
+ * debugging modes fill whole blocks), reused from a free list, and a frame
+ * is read from the TAP straight into one: no per-packet malloc and no
+ * second copy (a malloc/free of 64 KiB per packet cost a page fault per
+ * page and was most of netback's time on this path).
+ *
+ * A TAP wake-up reads frames in rounds of RX_READ_BATCH and copies each
+ * round into the guest before reading the next, so the guest sees data
+ * early and the queue stays short; all copies of a round are one
+ * xengnttab_grant_copy call. Each rx request is copied out of the ring
+ * once; responses go in request order (frontends match them by ring
+ * position): first data slot, the GSO extra-info slot if any, then the
+ * remaining data slots, pushed once per round with one notification if the
+ * frontend asked for it (rsp_event).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
 
 #include "private.h"
 
-#define RX_BATCH 64u
-#define RX_MAX_SLOTS 17u /* 16 data pages of a 64 KiB packet + extra */
-
-static uint8_t rdbuf[sizeof(struct virtio_net_hdr) + NB_MAX_PKT + 1];
+#define RX_BATCH 64u	    /* packets per grant-copy call */
+#define RX_READ_BATCH 32u   /* frames read before they are copied */
+#define RX_READ_ROUNDS 8u   /* rounds per wake-up, so tx is served too */
+#define RX_MAX_SLOTS 17u    /* 16 data pages of a 64 KiB packet + extra */
+/* one pool slot: header, the largest frame and one byte to see a bigger
+ * one, rounded to pages */
+#define RX_BUF_SZ ((sizeof(struct nb_rxpkt) + NB_MAX_PKT + 1 + NB_PAGE - 1) / NB_PAGE * NB_PAGE)
 
 struct rxwork {
 	struct nb_rxpkt *pkt;
@@ -31,81 +49,136 @@ struct rxwork {
 
 static struct rxwork work[RX_BATCH];
 static xengnttab_grant_copy_segment_t segs[RX_BATCH * RX_MAX_SLOTS];
+/* where frames we drop unread are read to */
+static uint8_t scratch[sizeof(struct virtio_net_hdr) + NB_MAX_PKT + 1];
 
-int nb_rx_init(struct nb_vif *v, unsigned cap)
+int nb_rx_init(struct nb_queue *q, unsigned cap)
 {
-	v->rxq = calloc(cap, sizeof(*v->rxq));
-	if (!v->rxq)
+	void *pool = mmap(NULL, (size_t)(cap + 1) * RX_BUF_SZ, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	q->rxq = calloc(cap, sizeof(*q->rxq));
+	q->rxfree = calloc(cap + 1, sizeof(*q->rxfree));
+	if (pool == MAP_FAILED || !q->rxq || !q->rxfree) {
+		if (pool != MAP_FAILED)
+			munmap(pool, (size_t)(cap + 1) * RX_BUF_SZ);
+		free(q->rxq);
+		free(q->rxfree);
+		q->rxq = NULL;
+		q->rxfree = NULL;
 		return -ENOMEM;
-	v->rxq_cap = cap;
+	}
+	q->rxpool = pool;
 	return 0;
 }
 
-void nb_rx_flush(struct nb_vif *v)
+static void buf_put(struct nb_queue *q, struct nb_rxpkt *p)
 {
-	while (v->rxq_len) {
-		free(v->rxq[v->rxq_head]);
-		v->rxq_head = (v->rxq_head + 1) % v->rxq_cap;
-		v->rxq_len--;
+	/* rx_nbufs <= rxq_cap + 1 buffers exist, so the free list has room */
+	q->rxfree[q->rxfree_n++] = p;
+}
+
+/* A free buffer: a used one back from the free list, or the next slot
+ * never used yet; NULL if all rxq_cap + 1 are taken. */
+static struct nb_rxpkt *buf_get(struct nb_queue *q)
+{
+	if (q->rxfree_n)
+		return q->rxfree[--q->rxfree_n];
+	if (q->rx_nbufs > q->v->rxq_cap)
+		return NULL;
+	return (struct nb_rxpkt *)(void *)(q->rxpool + (size_t)q->rx_nbufs++ * RX_BUF_SZ);
+}
+
+void nb_rx_flush(struct nb_queue *q)
+{
+	while (q->rxq_len) {
+		buf_put(q, q->rxq[q->rxq_head]);
+		q->rxq_head = (q->rxq_head + 1) % q->v->rxq_cap;
+		q->rxq_len--;
 	}
 }
 
-void nb_rx_fini(struct nb_vif *v)
+void nb_rx_fini(struct nb_queue *q)
 {
-	nb_rx_flush(v);
-	free(v->rxq);
-	v->rxq = NULL;
+	if (q->rxpool)
+		munmap(q->rxpool, (size_t)(q->v->rxq_cap + 1) * RX_BUF_SZ);
+	free(q->rxq);
+	free(q->rxfree);
+	q->rxpool = NULL;
+	q->rxq = NULL;
+	q->rxfree = NULL;
+	q->rx_nbufs = q->rxfree_n = q->rxq_len = 0;
 }
 
-void nb_rx_tap_readable(struct nb_vif *v)
+/* Read one frame off the TAP into the queue (or drop it, counted).
+ * Returns false once the TAP is drained. */
+static bool read_one(struct nb_queue *q)
 {
-	/* bounded work per wake-up so tx is served too */
-	for (int i = 0; i < 256; i++) {
-		ssize_t n = read(v->tapfd, rdbuf, sizeof(rdbuf));
-		struct nb_rxpkt *p;
-		size_t len;
+	struct nb_vif *v = q->v;
+	bool keep = v->connected && !v->disabled && q->rxq_len < v->rxq_cap;
+	struct nb_rxpkt *p = keep ? buf_get(q) : NULL;
+	struct iovec iov[2];
+	ssize_t n;
 
-		if (n < 0)
-			break; /* EAGAIN: drained */
-		if ((size_t)n <= sizeof(struct virtio_net_hdr))
-			continue;
-		len = (size_t)n - sizeof(struct virtio_net_hdr);
-		if (!v->connected || v->disabled) {
-			v->st.rx_drop_down++;
-			continue;
-		}
-		if (v->rxq_len == v->rxq_cap) {
-			v->st.rx_drop_queue_full++;
-			v->stats_dirty = true;
-			if (v->st.rx_drop_queue_full == 1 || !(v->st.rx_drop_queue_full & 1023))
-				nb_log(v, "rx drop: guest posts no buffers, queue at its bound of %u packets "
-				       "(%llu such drops)", v->rxq_cap,
-				       (unsigned long long)v->st.rx_drop_queue_full);
-			continue;
-		}
-		p = malloc(sizeof(*p) + len);
-		if (!p) {
-			v->st.rx_drop_queue_full++;
-			continue;
-		}
-		p->len = (uint32_t)len;
-		memcpy(&p->vh, rdbuf, sizeof(p->vh));
-		memcpy(p->data, rdbuf + sizeof(p->vh), len);
-		v->rxq[(v->rxq_head + v->rxq_len) % v->rxq_cap] = p;
-		v->rxq_len++;
-		if (v->rxq_len > v->st.rx_queue_peak)
-			v->st.rx_queue_peak = v->rxq_len;
+	if (p) {
+		iov[0] = (struct iovec){ &p->vh, sizeof(p->vh) };
+		iov[1] = (struct iovec){ p->data, NB_MAX_PKT + 1 };
+		n = readv(q->tapfd, iov, 2);
+	} else {
+		n = read(q->tapfd, scratch, sizeof(scratch));
 	}
-	nb_rx_kick(v);
+	if (n < 0) {
+		if (p)
+			buf_put(q, p);
+		return false; /* EAGAIN: drained (or the queue was detached) */
+	}
+	if ((size_t)n <= sizeof(struct virtio_net_hdr)) {
+		if (p)
+			buf_put(q, p);
+		return true;
+	}
+	if (!v->connected || v->disabled) {
+		v->st.rx_drop_down++;
+		return true;
+	}
+	if (!p) {
+		v->st.rx_drop_queue_full++;
+		v->stats_dirty = true;
+		if (v->st.rx_drop_queue_full == 1 || !(v->st.rx_drop_queue_full & 1023))
+			nb_log(v, "rx drop: guest posts no buffers, queue %u at its bound of %u packets "
+			       "(%llu such drops)", q->id, v->rxq_cap, (unsigned long long)v->st.rx_drop_queue_full);
+		return true;
+	}
+	p->len = (uint32_t)((size_t)n - sizeof(struct virtio_net_hdr));
+	q->rxq[(q->rxq_head + q->rxq_len) % v->rxq_cap] = p;
+	q->rxq_len++;
+	if (q->rxq_len > v->st.rx_queue_peak)
+		v->st.rx_queue_peak = q->rxq_len;
+	return true;
 }
 
-static void drop_head(struct nb_vif *v, uint64_t *counter)
+void nb_rx_tap_readable(struct nb_queue *q)
+{
+	/* bounded work per wake-up so tx and the other queues are served too;
+	 * the watcher is level-triggered, so what is left wakes us again */
+	for (unsigned round = 0; round < RX_READ_ROUNDS; round++) {
+		bool more = true;
+
+		for (unsigned i = 0; i < RX_READ_BATCH && more; i++)
+			more = read_one(q);
+		nb_rx_kick(q);
+		if (!more)
+			break;
+	}
+}
+
+static void drop_head(struct nb_queue *q, uint64_t *counter)
 {
 	(*counter)++;
-	v->stats_dirty = true;
-	free(v->rxq[v->rxq_head]);
-	v->rxq_head = (v->rxq_head + 1) % v->rxq_cap;
-	v->rxq_len--;
+	q->v->stats_dirty = true;
+	buf_put(q, q->rxq[q->rxq_head]);
+	q->rxq_head = (q->rxq_head + 1) % q->v->rxq_cap;
+	q->rxq_len--;
 }
 
 /* Slots the head packet needs (0: drop it). Fixes up its offload header. */
@@ -145,27 +218,67 @@ static unsigned prepare(struct nb_vif *v, struct nb_rxpkt *p, bool *gso, uint16_
 	return slots + (*gso ? 1 : 0);
 }
 
-void nb_rx_kick(struct nb_vif *v)
+/* Answer the requests of a copied packet, in ring order. */
+static void respond(struct nb_queue *q, const struct rxwork *w, bool ok)
 {
-	while (v->connected && !v->disabled && v->rxq_len) {
+	unsigned s = 0;
+
+	for (unsigned k = 0; k < w->nreq; k++) {
+		struct pvio_netif_rx_response r;
+
+		if (w->gso && k == 1) {
+			struct pvio_netif_extra_info ex;
+			memset(&ex, 0, sizeof(ex));
+			ex.type = PVIO_XEN_NETIF_EXTRA_TYPE_GSO;
+			ex.u.gso.size = w->pkt->vh.gso_size;
+			ex.u.gso.type = (w->pkt->vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_TCPV6
+						? PVIO_XEN_NETIF_GSO_TYPE_TCPV6
+						: PVIO_XEN_NETIF_GSO_TYPE_TCPV4;
+			memcpy(&r, &ex, sizeof(r));
+			pvio_ring_netif_rx_put_response(&q->rx, &r);
+			continue;
+		}
+		const xengnttab_grant_copy_segment_t *g = &segs[w->seg0 + s++];
+		memset(&r, 0, sizeof(r));
+		r.id = w->reqs[k].id;
+		r.offset = 0;
+		r.status = ok ? (int16_t)g->len : PVIO_NETIF_RSP_ERROR;
+		/* more_data: a later data slot follows (the extra is not data) */
+		if (k == 0 ? w->nreq > (w->gso ? 2u : 1u) : k + 1 < w->nreq)
+			r.flags |= PVIO_NETRXF_more_data;
+		if (k == 0) {
+			r.flags |= w->flags;
+			if (w->gso)
+				r.flags |= PVIO_NETRXF_extra_info;
+		}
+		pvio_ring_netif_rx_put_response(&q->rx, &r);
+	}
+}
+
+void nb_rx_kick(struct nb_queue *q)
+{
+	struct nb_vif *v = q->v;
+
+	while (v->connected && !v->disabled && q->rxq_len) {
 		unsigned nw = 0, ns = 0;
 
-		while (nw < RX_BATCH && v->rxq_len) {
-			struct nb_rxpkt *p = v->rxq[v->rxq_head];
+		while (nw < RX_BATCH && q->rxq_len) {
+			struct nb_rxpkt *p = q->rxq[q->rxq_head];
 			struct rxwork *w = &work[nw];
 			unsigned need = prepare(v, p, &w->gso, &w->flags);
 			int avail;
 
 			if (!need) {
-				drop_head(v, &v->st.rx_drop_too_big);
+				drop_head(q, &v->st.rx_drop_too_big);
 				continue;
 			}
-			avail = pvio_ring_back_poll_requests(&v->rx);
+			avail = pvio_ring_back_poll_requests(&q->rx);
 			if (avail >= 0 && (unsigned)avail < need) {
-				/* ask for an event once enough buffers are posted */
-				__atomic_store_n(&v->rx.sring->req_event, v->rx.req_cons + need, __ATOMIC_RELAXED);
+				/* ask for an event once enough buffers are posted,
+				 * not at each one (the frontend posts in bulk) */
+				__atomic_store_n(&q->rx.sring->req_event, q->rx.req_cons + need, __ATOMIC_RELAXED);
 				__atomic_thread_fence(__ATOMIC_SEQ_CST);
-				avail = pvio_ring_back_poll_requests(&v->rx);
+				avail = pvio_ring_back_poll_requests(&q->rx);
 			}
 			if (avail < 0) {
 				nb_xenbus_fatal(v, "rx request producer ran past the ring");
@@ -177,7 +290,7 @@ void nb_rx_kick(struct nb_vif *v)
 			w->nreq = need;
 			w->seg0 = ns;
 			for (unsigned i = 0; i < need; i++)
-				pvio_ring_netif_rx_copy_request(&v->rx, &w->reqs[i]);
+				pvio_ring_netif_rx_copy_request(&q->rx, &w->reqs[i]);
 			/* data goes to slot 0 and, after the extra, slots 2.. */
 			for (unsigned i = 0, off = 0; i < need; i++) {
 				xengnttab_grant_copy_segment_t *g;
@@ -196,64 +309,35 @@ void nb_rx_kick(struct nb_vif *v)
 				off += len;
 			}
 			w->nseg = ns - w->seg0;
-			v->rxq_head = (v->rxq_head + 1) % v->rxq_cap;
-			v->rxq_len--;
+			q->rxq_head = (q->rxq_head + 1) % v->rxq_cap;
+			q->rxq_len--;
 			nw++;
 		}
 		if (nw == 0)
 			break;
+		v->st.rx_copy_calls++;
 		if (xengnttab_grant_copy(v->xgt, ns, segs) < 0)
 			for (unsigned i = 0; i < ns; i++)
 				segs[i].status = GNTST_general_error;
 		for (unsigned i = 0; i < nw; i++) {
 			struct rxwork *w = &work[i];
 			bool ok = true;
-			unsigned s = 0;
 
 			for (unsigned k = 0; k < w->nseg; k++)
 				ok &= segs[w->seg0 + k].status == GNTST_okay;
-			if (!ok)
+			if (!ok) {
 				v->st.rx_drop_copy++;
-			else {
+			} else {
 				v->st.rx_packets++;
 				v->st.rx_bytes += w->pkt->len;
+				q->rx_packets++;
 			}
-			for (unsigned k = 0; k < w->nreq; k++) {
-				if (w->gso && k == 1) {
-					struct pvio_netif_extra_info ex;
-					struct pvio_netif_rx_response r;
-					memset(&ex, 0, sizeof(ex));
-					ex.type = PVIO_XEN_NETIF_EXTRA_TYPE_GSO;
-					ex.u.gso.size = w->pkt->vh.gso_size;
-					ex.u.gso.type = (w->pkt->vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) ==
-								VIRTIO_NET_HDR_GSO_TCPV6
-							? PVIO_XEN_NETIF_GSO_TYPE_TCPV6
-							: PVIO_XEN_NETIF_GSO_TYPE_TCPV4;
-					memcpy(&r, &ex, sizeof(r));
-					pvio_ring_netif_rx_put_response(&v->rx, &r);
-					continue;
-				}
-				struct pvio_netif_rx_response r;
-				xengnttab_grant_copy_segment_t *g = &segs[w->seg0 + s++];
-				memset(&r, 0, sizeof(r));
-				r.id = w->reqs[k].id;
-				r.offset = 0;
-				r.status = ok ? (int16_t)g->len : PVIO_NETIF_RSP_ERROR;
-				/* more_data: a later data slot follows (the extra is not data) */
-				if (k == 0 ? w->nreq > (w->gso ? 2u : 1u) : k + 1 < w->nreq)
-					r.flags |= PVIO_NETRXF_more_data;
-				if (k == 0) {
-					r.flags |= w->flags;
-					if (w->gso)
-						r.flags |= PVIO_NETRXF_extra_info;
-				}
-				pvio_ring_netif_rx_put_response(&v->rx, &r);
-			}
-			free(w->pkt);
+			respond(q, w, ok);
+			buf_put(q, w->pkt);
 		}
 		v->stats_dirty = true;
-		if (pvio_ring_back_push_responses(&v->rx)) {
-			pvio_evtchn_notify(v->ev, v->port_rx);
+		if (pvio_ring_back_push_responses(&q->rx)) {
+			pvio_evtchn_notify(v->ev, q->port_rx);
 			v->st.notifies_rx++;
 		}
 	}

@@ -3,8 +3,8 @@
  * Guest transmit: tx ring -> grant copy -> TAP.
  *
  * Each ring slot is copied out once (pvio_ring_netif_tx_copy_request) into
- * v->cur and only that copy is validated; a chain that is not complete yet
- * stays in v->cur until the frontend produces the rest. A complete packet
+ * q->cur and only that copy is validated; a chain that is not complete yet
+ * stays in q->cur until the frontend produces the rest. A complete packet
  * is either doomed (dropped and counted, every slot answered with
  * RSP_DROPPED/ERROR) or queued in a batch: up to NB_TX_BATCH packets are
  * copied out of the guest with one xengnttab_grant_copy call, then written
@@ -13,8 +13,18 @@
  * The hostile-frontend checklist (PROTOCOL-NOTES §4 netback TX) maps to
  * the reasons below; a ring producer past the ring size, 20 or more slots
  * in one packet, or an invalid extra-info type disable the vif.
+ *
+ * Each queue has its own ring and chain state (struct nb_queue); the batch
+ * buffers are shared, as one loop runs every queue. The rate limit (the
+ * backend's "rate" key) is a credit scheduler for the whole vif, like
+ * Linux netback's per queue: a complete packet goes only if its size fits
+ * the credit left in the current interval; otherwise it is held, copied
+ * out of the ring but not yet of the guest, until the next interval
+ * refills the credit.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,17 +57,18 @@ struct txpkt {
 static struct txpkt batch[NB_TX_BATCH];
 static xengnttab_grant_copy_segment_t segs[NB_TX_BATCH * NB_SLOTS_DROP];
 
-void nb_tx_reset(struct nb_vif *v)
+void nb_tx_reset(struct nb_queue *q)
 {
-	v->cur_n = 0;
-	v->cur_extras = 0;
-	v->cur_more_extra = false;
-	v->cur_want_extra = false;
-	v->cur_has_gso = false;
-	v->cur_err = TX_OK;
+	q->cur_n = 0;
+	q->cur_extras = 0;
+	q->cur_more_extra = false;
+	q->cur_want_extra = false;
+	q->cur_has_gso = false;
+	q->cur_err = TX_OK;
+	q->cur_held = false;
 }
 
-static void respond(struct nb_vif *v, const struct pvio_netif_tx_request *slots, unsigned n,
+static void respond(struct nb_queue *q, const struct pvio_netif_tx_request *slots, unsigned n,
 		    unsigned extras, int16_t status)
 {
 	struct pvio_netif_tx_response r;
@@ -66,17 +77,17 @@ static void respond(struct nb_vif *v, const struct pvio_netif_tx_request *slots,
 	memset(&r, 0, sizeof(r));
 	r.id = slots[0].id;
 	r.status = status;
-	pvio_ring_netif_tx_put_response(&v->tx, &r);
+	pvio_ring_netif_tx_put_response(&q->tx, &r);
 	for (unsigned i = 0; i < extras; i++) {
 		memset(&r, 0, sizeof(r));
 		r.status = PVIO_NETIF_RSP_NULL;
-		pvio_ring_netif_tx_put_response(&v->tx, &r);
+		pvio_ring_netif_tx_put_response(&q->tx, &r);
 	}
 	for (unsigned i = 1; i < n; i++) {
 		memset(&r, 0, sizeof(r));
 		r.id = slots[i].id;
 		r.status = status;
-		pvio_ring_netif_tx_put_response(&v->tx, &r);
+		pvio_ring_netif_tx_put_response(&q->tx, &r);
 	}
 }
 
@@ -111,16 +122,18 @@ static void count_drop(struct nb_vif *v, int reason, const struct pvio_netif_tx_
 }
 
 /*
- * Take slots off the ring until the chain in v->cur completes.
- * Returns 1 with a complete packet in v->cur (v->cur_err says if it is
+ * Take slots off the ring until the chain in q->cur completes.
+ * Returns 1 with a complete packet in q->cur (q->cur_err says if it is
  * doomed), 0 if the ring ran dry first (progress is kept), -1 if the
  * frontend broke the protocol (the vif has been disabled).
  */
-static int take_packet(struct nb_vif *v)
+static int take_packet(struct nb_queue *q)
 {
+	struct nb_vif *v = q->v;
+
 	for (;;) {
 		struct pvio_netif_tx_request rq;
-		int got = pvio_ring_netif_tx_copy_request(&v->tx, &rq);
+		int got = pvio_ring_netif_tx_copy_request(&q->tx, &rq);
 
 		if (got < 0) {
 			nb_xenbus_fatal(v, "tx ring broken");
@@ -129,47 +142,47 @@ static int take_packet(struct nb_vif *v)
 		if (got == 0)
 			return 0;
 		v->st.tx_slots++;
-		if (v->cur_want_extra) {
+		if (q->cur_want_extra) {
 			/* this slot is an extra-info; its bytes were copied once */
 			struct pvio_netif_extra_info ex;
 			memcpy(&ex, &rq, sizeof(ex));
-			v->cur_extras++;
+			q->cur_extras++;
 			if (ex.type == PVIO_XEN_NETIF_EXTRA_TYPE_NONE || ex.type >= PVIO_XEN_NETIF_EXTRA_TYPE_MAX ||
-			    v->cur_extras >= PVIO_XEN_NETIF_EXTRA_TYPE_MAX) {
+			    q->cur_extras >= PVIO_XEN_NETIF_EXTRA_TYPE_MAX) {
 				nb_xenbus_fatal(v, "invalid extra-info slot");
 				return -1;
 			}
 			if (ex.type == PVIO_XEN_NETIF_EXTRA_TYPE_GSO) {
-				if (v->cur_has_gso || ex.u.gso.size == 0 ||
+				if (q->cur_has_gso || ex.u.gso.size == 0 ||
 				    (ex.u.gso.type != PVIO_XEN_NETIF_GSO_TYPE_TCPV4 &&
 				     ex.u.gso.type != PVIO_XEN_NETIF_GSO_TYPE_TCPV6))
-					v->cur_err = v->cur_err ? v->cur_err : TX_EXTRA;
-				v->cur_gso = ex;
-				v->cur_has_gso = true;
+					q->cur_err = q->cur_err ? q->cur_err : TX_EXTRA;
+				q->cur_gso = ex;
+				q->cur_has_gso = true;
 			}
 			/* multicast add/del: no multicast control offered, ignored */
-			v->cur_want_extra = (ex.flags & PVIO_XEN_NETIF_EXTRA_FLAG_MORE) != 0;
-			if (v->cur_want_extra)
+			q->cur_want_extra = (ex.flags & PVIO_XEN_NETIF_EXTRA_FLAG_MORE) != 0;
+			if (q->cur_want_extra)
 				continue;
-			if (!(v->cur[0].flags & PVIO_NETTXF_more_data))
+			if (!(q->cur[0].flags & PVIO_NETTXF_more_data))
 				return 1;
 			continue;
 		}
-		if (v->cur_n == 0) {
-			v->cur[0] = rq;
-			v->cur_n = 1;
+		if (q->cur_n == 0) {
+			q->cur[0] = rq;
+			q->cur_n = 1;
 			if (rq.size < NB_ETH_HLEN)
-				v->cur_err = TX_RUNT;
-			v->cur_want_extra = (rq.flags & PVIO_NETTXF_extra_info) != 0;
-			if (v->cur_want_extra)
+				q->cur_err = TX_RUNT;
+			q->cur_want_extra = (rq.flags & PVIO_NETTXF_extra_info) != 0;
+			if (q->cur_want_extra)
 				continue;
 			if (!(rq.flags & PVIO_NETTXF_more_data))
 				break;
 			continue;
 		}
 		/* a fragment */
-		v->cur[v->cur_n++] = rq;
-		if (v->cur_n >= NB_SLOTS_FATAL) {
+		q->cur[q->cur_n++] = rq;
+		if (q->cur_n >= NB_SLOTS_FATAL) {
 			nb_xenbus_fatal(v, "a packet of 20 or more slots");
 			return -1;
 		}
@@ -180,16 +193,16 @@ static int take_packet(struct nb_vif *v)
 }
 
 /* Final checks of a complete chain; the reason it must be dropped or 0. */
-static int check_packet(struct nb_vif *v)
+static int check_packet(struct nb_queue *q)
 {
-	const struct pvio_netif_tx_request *s = v->cur;
+	const struct pvio_netif_tx_request *s = q->cur;
 	uint32_t left = s[0].size;
 
-	if (v->cur_err)
-		return v->cur_err;
-	if (v->cur_n > NB_SLOTS_DROP)
+	if (q->cur_err)
+		return q->cur_err;
+	if (q->cur_n > NB_SLOTS_DROP)
 		return TX_SLOTS;
-	for (unsigned i = 1; i < v->cur_n; i++) {
+	for (unsigned i = 1; i < q->cur_n; i++) {
 		if (s[i].size == 0)
 			return TX_ZERO_FRAG;
 		if (s[i].size > left)
@@ -235,73 +248,140 @@ static int set_vnet(struct nb_vif *v, struct txpkt *p, struct virtio_net_hdr *vh
 	return 0;
 }
 
+int nb_rate_parse(const char *s, uint64_t *bytes, uint64_t *usec)
+{
+	unsigned long long b, us;
+	char *end;
+
+	/* "BYTES,USECS" (libxl writes it), digits only: no sign, no spaces */
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	b = strtoull(s, &end, 10);
+	if (errno || *end != ',' || end[1] < '0' || end[1] > '9')
+		return -EINVAL;
+	us = strtoull(end + 1, &end, 10);
+	/* a zero credit or interval would stop tx for good; more than 2^40
+	 * bytes or 10 s per interval is not a rate anyone means */
+	if (errno || *end || b == 0 || us == 0 || b > (1ull << 40) || us > 10000000)
+		return -EINVAL;
+	*bytes = b;
+	*usec = us;
+	return 0;
+}
+
 static void rate_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct nb_vif *v = w->data;
 
 	(void)loop;
 	(void)revents;
-	v->credit = v->rate_bytes;
-	nb_tx_kick(v);
+	for (unsigned i = 0; i < v->nq; i++)
+		nb_tx_kick(&v->q[i]);
 }
 
-/* Charge a packet against the credit; false when tx must pause. */
-static bool rate_charge(struct nb_vif *v, uint32_t bytes)
+void nb_rate_stop(struct nb_vif *v)
 {
+	ev_timer_stop(v->loop, &v->rate_w);
+}
+
+/* A new limit (0/0: none) takes effect now, with a full interval's credit. */
+void nb_rate_set(struct nb_vif *v, uint64_t bytes, uint64_t usec)
+{
+	nb_rate_stop(v);
+	v->rate_bytes = bytes;
+	v->rate_usec = usec;
+	v->credit = bytes;
+	v->rate_window = ev_now(v->loop);
+	for (unsigned i = 0; i < v->nq && v->connected; i++)
+		nb_tx_kick(&v->q[i]);
+}
+
+/*
+ * May a packet of @bytes go now? Takes it from the credit if so. If not,
+ * arms the timer for the next interval (whose callback kicks every queue)
+ * and returns false. The credit is refilled once per interval by
+ * rate_bytes, capped at max(rate_bytes, NB_MAX_PKT) so that any packet can
+ * go eventually and nothing saved up while idle can burst: over any T
+ * seconds at most rate_bytes * (T / interval + 1) bytes go out.
+ */
+static bool rate_allows(struct nb_vif *v, uint32_t bytes)
+{
+	double now, win;
+	uint64_t cap;
+
 	if (!v->rate_bytes)
 		return true;
-	v->credit = bytes >= v->credit ? 0 : v->credit - bytes;
-	if (v->credit > 0)
+	now = ev_now(v->loop);
+	win = (double)v->rate_usec / 1e6;
+	if (now >= v->rate_window + win) {
+		cap = v->rate_bytes > NB_MAX_PKT ? v->rate_bytes : NB_MAX_PKT;
+		v->credit = v->credit + v->rate_bytes > cap ? cap : v->credit + v->rate_bytes;
+		/* keep intervals back to back while busy, so the limit is the
+		 * rate; after an idle spell start afresh */
+		v->rate_window = now < v->rate_window + 2 * win ? v->rate_window + win : now;
+	}
+	if (bytes <= v->credit) {
+		v->credit -= bytes;
 		return true;
+	}
 	v->st.rate_waits++;
-	ev_timer_stop(v->loop, &v->rate_w);
-	ev_timer_init(&v->rate_w, rate_cb, (double)v->rate_usec / 1e6, 0.);
-	v->rate_w.data = v;
-	ev_timer_start(v->loop, &v->rate_w);
+	v->stats_dirty = true;
+	if (!ev_is_active(&v->rate_w)) {
+		double left = v->rate_window + win - now;
+		ev_timer_init(&v->rate_w, rate_cb, left > 0 ? left : 0., 0.);
+		v->rate_w.data = v;
+		ev_timer_start(v->loop, &v->rate_w);
+	}
 	return false;
 }
 
-void nb_tx_kick(struct nb_vif *v)
+void nb_tx_kick(struct nb_queue *q)
 {
+	struct nb_vif *v = q->v;
 	bool paused = false;
 
-	if (v->rate_bytes && !v->credit && !ev_is_active(&v->rate_w))
-		v->credit = v->rate_bytes;
 	while (v->connected && !v->disabled && !paused && !ev_is_active(&v->rate_w)) {
 		unsigned np = 0, ns = 0;
-		int n = pvio_ring_back_poll_requests(&v->tx);
+		int n = pvio_ring_back_poll_requests(&q->tx);
 
 		if (n == 0)
-			n = pvio_ring_back_final_check(&v->tx);
+			n = pvio_ring_back_final_check(&q->tx);
 		if (n < 0) {
 			nb_xenbus_fatal(v, "tx request producer ran past the ring");
 			return;
 		}
-		if (n == 0 && v->cur_n == 0)
+		if (n == 0 && q->cur_n == 0)
 			break;
 		/* gather a batch of complete packets */
 		while (np < NB_TX_BATCH && !paused) {
-			int r = take_packet(v);
+			/* a held packet is complete: do not take more slots for it */
+			int r = q->cur_held ? 1 : take_packet(q);
 			if (r < 0)
 				return;
 			if (r == 0)
 				break;
-			int why = check_packet(v);
+			int why = check_packet(q);
 			if (why) {
-				count_drop(v, why, &v->cur[0], v->cur_n);
-				respond(v, v->cur, v->cur_n, v->cur_extras, PVIO_NETIF_RSP_DROPPED);
-				nb_tx_reset(v);
+				count_drop(v, why, &q->cur[0], q->cur_n);
+				respond(q, q->cur, q->cur_n, q->cur_extras, PVIO_NETIF_RSP_DROPPED);
+				nb_tx_reset(q);
 				continue;
+			}
+			if (!rate_allows(v, q->cur[0].size)) {
+				q->cur_held = true;
+				paused = true;
+				break;
 			}
 			struct txpkt *p = &batch[np];
 			uint8_t *dst = v->txbuf + (size_t)np * NB_TXBUF_SZ + sizeof(struct virtio_net_hdr);
-			uint32_t first = v->cur[0].size, pos = 0;
+			uint32_t first = q->cur[0].size, pos = 0;
 
-			memcpy(p->slots, v->cur, v->cur_n * sizeof(v->cur[0]));
-			p->n = v->cur_n;
-			p->extras = v->cur_extras;
-			p->gso = v->cur_gso;
-			p->has_gso = v->cur_has_gso;
+			memcpy(p->slots, q->cur, q->cur_n * sizeof(q->cur[0]));
+			p->n = q->cur_n;
+			p->extras = q->cur_extras;
+			p->gso = q->cur_gso;
+			p->has_gso = q->cur_has_gso;
 			p->len = first;
 			p->seg0 = ns;
 			for (unsigned i = 1; i < p->n; i++)
@@ -319,15 +399,16 @@ void nb_tx_kick(struct nb_vif *v)
 				pos += len;
 			}
 			p->nseg = ns - p->seg0;
-			nb_tx_reset(v);
+			nb_tx_reset(q);
 			np++;
-			if (!rate_charge(v, p->len))
-				paused = true;
 		}
-		if (np && xengnttab_grant_copy(v->xgt, ns, segs) < 0) {
-			/* the call itself failed: every segment counts as failed */
-			for (unsigned i = 0; i < ns; i++)
-				segs[i].status = GNTST_general_error;
+		if (np) {
+			v->st.tx_copy_calls++;
+			if (xengnttab_grant_copy(v->xgt, ns, segs) < 0) {
+				/* the call itself failed: every segment counts as failed */
+				for (unsigned i = 0; i < ns; i++)
+					segs[i].status = GNTST_general_error;
+			}
 		}
 		for (unsigned i = 0; i < np; i++) {
 			struct txpkt *p = &batch[i];
@@ -348,7 +429,7 @@ void nb_tx_kick(struct nb_vif *v)
 				if (why) {
 					count_drop(v, why, &p->slots[0], p->n);
 					status = PVIO_NETIF_RSP_DROPPED;
-				} else if (write(v->tapfd, buf, sizeof(struct virtio_net_hdr) + p->len) < 0) {
+				} else if (write(q->tapfd, buf, sizeof(struct virtio_net_hdr) + p->len) < 0) {
 					v->st.tx_drop_tap++;
 					if (v->st.tx_drop_tap < 10 || !(v->st.tx_drop_tap & 1023))
 						nb_log(v, "tx drop: TAP refused a %u-byte packet: %s (%llu such drops)",
@@ -357,23 +438,24 @@ void nb_tx_kick(struct nb_vif *v)
 				} else {
 					v->st.tx_packets++;
 					v->st.tx_bytes += p->len;
+					q->tx_packets++;
 				}
 			}
 			v->stats_dirty = true;
-			respond(v, p->slots, p->n, p->extras, status);
+			respond(q, p->slots, p->n, p->extras, status);
 		}
-		if (pvio_ring_back_push_responses(&v->tx)) {
-			pvio_evtchn_notify(v->ev, v->port_tx);
+		if (pvio_ring_back_push_responses(&q->tx)) {
+			pvio_evtchn_notify(v->ev, q->port_tx);
 			v->st.notifies_tx++;
 		}
 		if (np == 0 && n == 0)
 			break;
-		if (np == 0 && pvio_ring_back_free_responses(&v->tx) == 0 && v->cur_n)
+		if (np == 0 && pvio_ring_back_free_responses(&q->tx) == 0 && q->cur_n)
 			break; /* a partial chain waits for more slots */
 	}
 	/* answers for dropped packets may still be unpushed */
-	if (v->connected && !v->disabled && pvio_ring_back_push_responses(&v->tx)) {
-		pvio_evtchn_notify(v->ev, v->port_tx);
+	if (v->connected && !v->disabled && pvio_ring_back_push_responses(&q->tx)) {
+		pvio_evtchn_notify(v->ev, q->port_tx);
 		v->st.notifies_tx++;
 	}
 }

@@ -6,6 +6,15 @@
  * a frontend that comes back (Initialising again, online still 1), and
  * leave when the toolstack sets online=0 or removes our directory.
  * Every frontend value is parsed and range-checked before use.
+ *
+ * Multi-queue (io/netif.h): we offer multi-queue-max-queues = --max-queues;
+ * a frontend that writes multi-queue-num-queues = N (1..max) puts each
+ * queue's tx-ring-ref, rx-ring-ref and event-channel(-tx/-rx) under
+ * queue-0/ .. queue-(N-1)/ of its directory; without the key (or with 1)
+ * they are at the top, as before multi-queue. The "rate" key is read at
+ * start and again whenever our directory changes (Linux netback watches
+ * it too); a value we cannot parse is logged and ignored, and the limit in
+ * force stays.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -82,13 +91,13 @@ static void set_state(struct nb_vif *v, int st)
 
 static void on_tx_event(struct pvio_evtchn *e, evtchn_port_t p, void *arg)
 {
-	struct nb_vif *v = arg;
+	struct nb_queue *q = arg;
 
 	(void)e;
 	(void)p;
-	nb_tx_kick(v);
-	if (!v->f_split)
-		nb_rx_kick(v);
+	nb_tx_kick(q);
+	if (!q->split)
+		nb_rx_kick(q);
 }
 
 static void on_rx_event(struct pvio_evtchn *e, evtchn_port_t p, void *arg)
@@ -105,47 +114,105 @@ static void disconnect(struct nb_vif *v)
 		pvio_evtchn_close(v->ev); /* unbinds: the frontend sees the ports close */
 		v->ev = NULL;
 	}
-	if (v->tx_sring)
-		xengnttab_unmap(v->xgt, v->tx_sring, 1);
-	if (v->rx_sring)
-		xengnttab_unmap(v->xgt, v->rx_sring, 1);
-	v->tx_sring = v->rx_sring = NULL;
+	for (unsigned i = 0; i < v->max_queues; i++) {
+		struct nb_queue *q = &v->q[i];
+		if (q->tx_sring)
+			xengnttab_unmap(v->xgt, q->tx_sring, 1);
+		if (q->rx_sring)
+			xengnttab_unmap(v->xgt, q->rx_sring, 1);
+		q->tx_sring = q->rx_sring = NULL;
+		nb_tx_reset(q);
+		nb_rx_flush(q);
+	}
 	if (v->connected)
 		nb_log(v, "disconnected (tx %llu packets, rx %llu packets so far)",
 		       (unsigned long long)v->st.tx_packets, (unsigned long long)v->st.rx_packets);
 	v->connected = false;
 	v->disabled = false;
-	nb_tx_reset(v);
-	nb_rx_flush(v);
-	ev_timer_stop(v->loop, &v->rate_w);
+	v->nq = 0;
+	nb_rate_stop(v);
 	nb_stats_write(v);
+}
+
+/* Map one queue's rings and bind its event channel(s); keys under @dir. */
+static int connect_queue(struct nb_vif *v, struct nb_queue *q, const char *dir)
+{
+	unsigned long txref, rxref, port = 0, ptx = 0, prx = 0;
+	uint32_t r;
+	int err, lp;
+
+	if (read_uint(v, dir, "tx-ring-ref", UINT32_MAX, &txref) ||
+	    read_uint(v, dir, "rx-ring-ref", UINT32_MAX, &rxref)) {
+		nb_log(v, "refusing: %s: tx-ring-ref/rx-ring-ref missing or not grant refs", dir);
+		return -EINVAL;
+	}
+	q->split = false;
+	if (read_uint(v, dir, "event-channel", 65535, &port) == 0 && port) {
+		ptx = prx = port;
+	} else if (read_uint(v, dir, "event-channel-tx", 65535, &ptx) == 0 &&
+		   read_uint(v, dir, "event-channel-rx", 65535, &prx) == 0 && ptx && prx && ptx != prx) {
+		q->split = true;
+	} else {
+		nb_log(v, "refusing: %s: no valid event-channel or event-channel-tx/-rx pair", dir);
+		return -EINVAL;
+	}
+	r = (uint32_t)txref;
+	err = pvio_gnt_map_batch(v->xgt, v->domid, 1, &r, 1, &q->tx_sring, NULL);
+	if (err) {
+		q->tx_sring = NULL;
+		nb_log(v, "refusing: cannot map tx ring grant %lu: %s", txref, strerror(-err));
+		return err;
+	}
+	r = (uint32_t)rxref;
+	err = pvio_gnt_map_batch(v->xgt, v->domid, 1, &r, 1, &q->rx_sring, NULL);
+	if (err) {
+		q->rx_sring = NULL;
+		nb_log(v, "refusing: cannot map rx ring grant %lu: %s", rxref, strerror(-err));
+		return err;
+	}
+	if (pvio_ring_netif_tx_back_init(&q->tx, q->tx_sring, NB_PAGE) <= 0 ||
+	    pvio_ring_netif_rx_back_init(&q->rx, q->rx_sring, NB_PAGE) <= 0)
+		return -EINVAL;
+	/* a ring that starts out overrun is garbage (LNB checks at attach) */
+	if (pvio_ring_back_poll_requests(&q->tx) < 0 || pvio_ring_back_poll_requests(&q->rx) < 0) {
+		nb_log(v, "refusing: %s: the rings start with producers past their size", dir);
+		return -EPROTO;
+	}
+	lp = pvio_evtchn_bind_interdomain(v->ev, v->domid, (evtchn_port_t)ptx, on_tx_event, q);
+	if (lp < 0) {
+		nb_log(v, "refusing: cannot bind event channel %lu: %s", ptx, strerror(-lp));
+		return lp;
+	}
+	q->port_tx = q->port_rx = (evtchn_port_t)lp;
+	if (q->split) {
+		lp = pvio_evtchn_bind_interdomain(v->ev, v->domid, (evtchn_port_t)prx, on_rx_event, q);
+		if (lp < 0) {
+			nb_log(v, "refusing: cannot bind event channel %lu: %s", prx, strerror(-lp));
+			return lp;
+		}
+		q->port_rx = (evtchn_port_t)lp;
+	}
+	nb_log(v, "queue %u: tx ref %lu rx ref %lu, %s event channel%s %lu/%lu", q->id, txref, rxref,
+	       q->split ? "split" : "one", q->split ? "s" : "", ptx, prx);
+	return 0;
 }
 
 static int connect_rings(struct nb_vif *v)
 {
-	unsigned long txref, rxref, port = 0, ptx = 0, prx = 0, n;
+	unsigned long n = 1;
 	const char *fe = v->frontend;
-	int err, lp;
+	int err;
 
-	if (read_uint(v, fe, "multi-queue-num-queues", 1, &n) == -EINVAL) {
-		nb_log(v, "refusing: multi-queue-num-queues is not 1 (we offer 1 queue)");
+	err = read_uint(v, fe, "multi-queue-num-queues", NB_MAX_QUEUES, &n);
+	if (err == -EINVAL || (err == 0 && (n == 0 || n > v->max_queues))) {
+		char *s = xs_get(v, fe, "multi-queue-num-queues");
+		nb_log(v, "refusing: multi-queue-num-queues '%.32s' is not 1..%u (multi-queue-max-queues)",
+		       s ? s : "?", v->max_queues);
+		free(s);
 		return -EINVAL;
 	}
-	if (read_uint(v, fe, "tx-ring-ref", UINT32_MAX, &txref) ||
-	    read_uint(v, fe, "rx-ring-ref", UINT32_MAX, &rxref)) {
-		nb_log(v, "refusing: tx-ring-ref/rx-ring-ref missing or not grant refs");
-		return -EINVAL;
-	}
-	v->f_split = false;
-	if (read_uint(v, fe, "event-channel", 65535, &port) == 0 && port) {
-		ptx = prx = port;
-	} else if (read_uint(v, fe, "event-channel-tx", 65535, &ptx) == 0 &&
-		   read_uint(v, fe, "event-channel-rx", 65535, &prx) == 0 && ptx && prx && ptx != prx) {
-		v->f_split = true;
-	} else {
-		nb_log(v, "refusing: no valid event-channel or event-channel-tx/-rx pair");
-		return -EINVAL;
-	}
+	if (err)
+		n = 1;
 	if (!read_flag(v, "request-rx-copy", false)) {
 		nb_log(v, "refusing: frontend did not write request-rx-copy=1 (rx-flip is unsupported)");
 		return -EOPNOTSUPP;
@@ -162,61 +229,87 @@ static int connect_rings(struct nb_vif *v)
 	v->f_gso4 = v->f_sg && v->f_csum && read_flag(v, "feature-gso-tcpv4", false);
 	v->f_gso6 = v->f_sg && v->f_ipv6_csum && read_flag(v, "feature-gso-tcpv6", false);
 
-	uint32_t r = (uint32_t)txref;
-	err = pvio_gnt_map_batch(v->xgt, v->domid, 1, &r, 1, &v->tx_sring, NULL);
-	if (err) {
-		v->tx_sring = NULL;
-		nb_log(v, "refusing: cannot map tx ring grant %lu: %s", txref, strerror(-err));
-		return err;
-	}
-	r = (uint32_t)rxref;
-	err = pvio_gnt_map_batch(v->xgt, v->domid, 1, &r, 1, &v->rx_sring, NULL);
-	if (err) {
-		v->rx_sring = NULL;
-		nb_log(v, "refusing: cannot map rx ring grant %lu: %s", rxref, strerror(-err));
-		return err;
-	}
-	if (pvio_ring_netif_tx_back_init(&v->tx, v->tx_sring, NB_PAGE) <= 0 ||
-	    pvio_ring_netif_rx_back_init(&v->rx, v->rx_sring, NB_PAGE) <= 0)
-		return -EINVAL;
-	/* a ring that starts out overrun is garbage (LNB checks at attach) */
-	if (pvio_ring_back_poll_requests(&v->tx) < 0 || pvio_ring_back_poll_requests(&v->rx) < 0) {
-		nb_log(v, "refusing: the frontend's rings start with producers past their size");
-		return -EPROTO;
-	}
 	err = pvio_evtchn_open(&v->ev);
 	if (err) {
 		nb_log(v, "cannot open event channels: %s", strerror(-err));
 		return err;
 	}
-	lp = pvio_evtchn_bind_interdomain(v->ev, v->domid, (evtchn_port_t)ptx, on_tx_event, v);
-	if (lp < 0) {
-		nb_log(v, "refusing: cannot bind event channel %lu: %s", ptx, strerror(-lp));
-		return lp;
+	for (unsigned i = 0; i < n; i++) {
+		char dir[160];
+
+		if (n == 1)
+			snprintf(dir, sizeof(dir), "%s", fe);
+		else
+			snprintf(dir, sizeof(dir), "%s/queue-%u", fe, i);
+		err = connect_queue(v, &v->q[i], dir);
+		if (err)
+			return err;
 	}
-	v->port_tx = v->port_rx = (evtchn_port_t)lp;
-	if (v->f_split) {
-		lp = pvio_evtchn_bind_interdomain(v->ev, v->domid, (evtchn_port_t)prx, on_rx_event, v);
-		if (lp < 0) {
-			nb_log(v, "refusing: cannot bind event channel %lu: %s", prx, strerror(-lp));
-			return lp;
-		}
-		v->port_rx = (evtchn_port_t)lp;
-	}
-	err = nb_tap_set_offload(v->tapfd, v->f_csum, v->f_gso4, v->f_gso6);
+	err = nb_tap_set_offload(v->q[0].tapfd, v->f_csum, v->f_gso4, v->f_gso6);
 	if (err) {
 		nb_log(v, "cannot set TAP offloads: %s", strerror(-err));
 		return err;
 	}
+	/* the kernel spreads flows over the attached TAP queues only */
+	for (unsigned i = 1; i < v->max_queues; i++) {
+		struct nb_queue *q = &v->q[i];
+		bool want = i < n;
+		if (q->tap_detached == !want)
+			continue;
+		err = nb_tap_queue_attach(q->tapfd, want);
+		if (err) {
+			nb_log(v, "cannot %s TAP queue %u: %s", want ? "attach" : "detach", i, strerror(-err));
+			return err;
+		}
+		q->tap_detached = !want;
+	}
+	v->nq = (unsigned)n;
 	pvio_evtchn_ev_start(v->ev, v->loop);
 	v->connected = true;
 	v->disabled = false;
-	nb_log(v, "connected: tx ref %lu rx ref %lu, %s event channel%s %lu/%lu; sg %d csum %d ipv6-csum %d "
-	       "gso-tcpv4 %d gso-tcpv6 %d rx-notify %d; rate %llu bytes per %llu us",
-	       txref, rxref, v->f_split ? "split" : "one", v->f_split ? "s" : "", ptx, prx, v->f_sg,
-	       v->f_csum, v->f_ipv6_csum, v->f_gso4, v->f_gso6, v->f_rx_notify,
-	       (unsigned long long)v->rate_bytes, (unsigned long long)v->rate_usec);
+	nb_log(v, "connected: %u queue%s; sg %d csum %d ipv6-csum %d gso-tcpv4 %d gso-tcpv6 %d rx-notify %d; "
+	       "rate %llu bytes per %llu us", v->nq, v->nq > 1 ? "s" : "", v->f_sg, v->f_csum, v->f_ipv6_csum,
+	       v->f_gso4, v->f_gso6, v->f_rx_notify, (unsigned long long)v->rate_bytes,
+	       (unsigned long long)v->rate_usec);
+	nb_stats_write(v); /* before we say Connected: the queue count is there */
 	return 0;
+}
+
+/*
+ * The toolstack's "rate" key ("BYTES,USECS", libxl's form): applied when it
+ * changes; absent means no limit. A value we cannot parse is refused with
+ * a log line, once per value, and the limit in force stays (a typo must
+ * not lift a limit).
+ */
+static void read_rate(struct nb_vif *v)
+{
+	char *s = xs_get(v, v->backend, "rate");
+	uint64_t b = 0, us = 0;
+
+	/* act on changes only: our directory's watch fires for every key */
+	if (!s ? v->rate_absent : !v->rate_absent && !strncmp(s, v->rate_str, sizeof(v->rate_str) - 1)) {
+		free(s);
+		return;
+	}
+	v->rate_absent = !s;
+	snprintf(v->rate_str, sizeof(v->rate_str), "%s", s ? s : "");
+	v->stats_dirty = true;
+	if (s && (strlen(s) >= sizeof(v->rate_str) || nb_rate_parse(s, &b, &us))) {
+		nb_log(v, "ignoring rate '%.40s%s': not BYTES,USECS with 1 <= BYTES <= 2^40 and 1 <= USECS <= "
+		       "10000000; the limit stays %llu bytes per %llu us", s, strlen(s) > 40 ? "..." : "",
+		       (unsigned long long)v->rate_bytes, (unsigned long long)v->rate_usec);
+		free(s);
+		return;
+	}
+	free(s);
+	if (b == v->rate_bytes && us == v->rate_usec)
+		return;
+	if (b)
+		nb_log(v, "rate limit: %llu bytes per %llu us (%.0f bytes/s) on guest transmit",
+		       (unsigned long long)b, (unsigned long long)us, (double)b * 1e6 / (double)us);
+	else
+		nb_log(v, "rate limit: none (rate key removed)");
+	nb_rate_set(v, b, us);
 }
 
 static int frontend_state(struct nb_vif *v)
@@ -256,6 +349,7 @@ void nb_xenbus_changed(struct nb_vif *v)
 		return;
 	}
 	free(s);
+	read_rate(v);
 	if (read_uint(v, v->backend, "online", 1, &online) == 0 && online == 0) {
 		nb_log(v, "toolstack set online=0: closing");
 		disconnect(v);
@@ -285,8 +379,10 @@ void nb_xenbus_changed(struct nb_vif *v)
 			break;
 		}
 		set_state(v, XB_CONNECTED);
-		nb_tx_kick(v);
-		nb_rx_kick(v);
+		for (unsigned i = 0; i < v->nq; i++) {
+			nb_tx_kick(&v->q[i]);
+			nb_rx_kick(&v->q[i]);
+		}
 		break;
 	case XB_CLOSING:
 		disconnect(v);
@@ -311,7 +407,8 @@ void nb_xenbus_changed(struct nb_vif *v)
 int nb_xenbus_start(struct nb_vif *v)
 {
 	unsigned long fid;
-	char *fe, *rate, path[256];
+	char *fe, path[256];
+	char maxq[12];
 	xs_transaction_t t;
 	int err;
 
@@ -327,21 +424,11 @@ int nb_xenbus_start(struct nb_vif *v)
 		nb_log(v, "frontend-id does not match the backend path's domain %u", v->domid);
 		return -EINVAL;
 	}
-	rate = xs_get(v, v->backend, "rate");
-	if (rate) {
-		unsigned long long b, us;
-		char c;
-		if (sscanf(rate, "%llu,%llu%c", &b, &us, &c) == 2 && b > 0 && us > 0 && us <= 10000000) {
-			v->rate_bytes = b;
-			v->rate_usec = us;
-		} else {
-			nb_log(v, "ignoring unparsable rate '%s' (want BYTES,USEC)", rate);
-		}
-		free(rate);
-	}
+	read_rate(v);
 	/* Features (io/netif.h), one transaction, retried on conflict. */
+	snprintf(maxq, sizeof(maxq), "%u", v->max_queues);
 	for (int tries = 0; tries < 16; tries++) {
-		static const char *const keys[][2] = {
+		const char *const keys[][2] = {
 			{ "feature-sg", "1" },
 			{ "feature-gso-tcpv4", "1" },
 			{ "feature-gso-tcpv6", "1" },
@@ -350,7 +437,7 @@ int nb_xenbus_start(struct nb_vif *v)
 			{ "feature-rx-flip", "0" },
 			{ "feature-multicast-control", "0" },
 			{ "feature-split-event-channels", "1" },
-			{ "multi-queue-max-queues", "1" },
+			{ "multi-queue-max-queues", maxq },
 			{ "feature-ctrl-ring", "0" },
 		};
 		t = xs_transaction_start(v->xs);

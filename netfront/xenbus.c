@@ -3,14 +3,33 @@
  * netfront handshake (PROTOCOL-NOTES §3 vif, frontend side): wait for the
  * backend's InitWait, read its features, grant rings and buffers, write
  * our keys and state=Connected in one transaction, wait for Connected.
+ * With more than one queue (the least of config max_queues and the
+ * backend's multi-queue-max-queues) we write multi-queue-num-queues and
+ * each queue's ring refs and event channel(s) under queue-N/, as Linux
+ * netfront does; with one, the keys are at the top (no num-queues key),
+ * which every backend understands.
  */
 #include "private.h"
+
+/* An unaligned 64-bit word (GCC/clang): lets the copy below move 8 bytes
+ * at a time at any alignment without calling memcpy. */
+typedef uint64_t __attribute__((may_alias, aligned(1))) nf_u64u;
 
 void nf_memcpy(void *d, const void *s, size_t n)
 {
 	uint8_t *dp = d;
 	const uint8_t *sp = s;
 
+	/* frame data: a byte loop cost more than the rest of the data path */
+	for (; n >= 32; n -= 32, dp += 32, sp += 32) {
+		uint64_t a = ((const nf_u64u *)sp)[0], b = ((const nf_u64u *)sp)[1];
+		uint64_t c = ((const nf_u64u *)sp)[2], e = ((const nf_u64u *)sp)[3];
+
+		((nf_u64u *)dp)[0] = a;
+		((nf_u64u *)dp)[1] = b;
+		((nf_u64u *)dp)[2] = c;
+		((nf_u64u *)dp)[3] = e;
+	}
 	while (n--)
 		*dp++ = *sp++;
 }
@@ -151,130 +170,176 @@ static int wait_backend(struct pvio_netfront *nf, uint32_t lo, uint32_t hi)
 	}
 }
 
-static void teardown(struct pvio_netfront *nf)
+static void teardown_queue(struct nf_queue *q)
 {
+	struct pvio_netfront *nf = q->nf;
 	void *ctx = nf->ops.ctx;
 	bool leak_tx = false, leak_rx = false;
 
-	if (nf->watching)
-		nf->ops.xs_unwatch(ctx, nf->bstate_path);
-	if (nf->have_port_tx)
-		nf->ops.evtchn_close(ctx, nf->port_tx);
-	if (nf->have_port_rx)
-		nf->ops.evtchn_close(ctx, nf->port_rx);
-	for (unsigned i = 0; i < nf->tx_granted; i++)
-		if (nf->ops.end_grant(ctx, nf->tx_refs[i]))
+	if (q->have_port_tx)
+		nf->ops.evtchn_close(ctx, q->port_tx);
+	if (q->have_port_rx)
+		nf->ops.evtchn_close(ctx, q->port_rx);
+	for (unsigned i = 0; i < q->tx_granted; i++)
+		if (nf->ops.end_grant(ctx, q->tx_refs[i]))
 			leak_tx = true;
-	for (unsigned i = 0; i < nf->rx_granted; i++)
-		if (nf->ops.end_grant(ctx, nf->rx_refs[i]))
+	for (unsigned i = 0; i < q->rx_granted; i++)
+		if (nf->ops.end_grant(ctx, q->rx_refs[i]))
 			leak_rx = true;
-	if (nf->tx_ring_granted && nf->ops.end_grant(ctx, nf->tx_ring_ref))
-		nf->tx_sring = NULL, nf->st.leaked_pages++;
-	if (nf->rx_ring_granted && nf->ops.end_grant(ctx, nf->rx_ring_ref))
-		nf->rx_sring = NULL, nf->st.leaked_pages++;
+	if (q->tx_ring_granted && nf->ops.end_grant(ctx, q->tx_ring_ref))
+		q->tx_sring = NULL, nf->st.leaked_pages++;
+	if (q->rx_ring_granted && nf->ops.end_grant(ctx, q->rx_ring_ref))
+		q->rx_sring = NULL, nf->st.leaked_pages++;
 	/* a page the backend still holds is never reused: leak it */
-	if (nf->tx_pages && !leak_tx)
-		nf->ops.page_free(ctx, nf->tx_pages, NF_RING_SLOTS);
-	if (nf->rx_pages && !leak_rx)
-		nf->ops.page_free(ctx, nf->rx_pages, NF_RING_SLOTS);
+	if (q->tx_pages && !leak_tx)
+		nf->ops.page_free(ctx, q->tx_pages, NF_RING_SLOTS);
+	if (q->rx_pages && !leak_rx)
+		nf->ops.page_free(ctx, q->rx_pages, NF_RING_SLOTS);
 	nf->st.leaked_pages += (leak_tx ? NF_RING_SLOTS : 0) + (leak_rx ? NF_RING_SLOTS : 0);
-	if (nf->tx_sring)
-		nf->ops.page_free(ctx, nf->tx_sring, 1);
-	if (nf->rx_sring)
-		nf->ops.page_free(ctx, nf->rx_sring, 1);
+	if (q->tx_sring)
+		nf->ops.page_free(ctx, q->tx_sring, 1);
+	if (q->rx_sring)
+		nf->ops.page_free(ctx, q->rx_sring, 1);
 }
 
-static int setup(struct pvio_netfront *nf)
+static void teardown(struct pvio_netfront *nf)
 {
+	if (nf->watching)
+		nf->ops.xs_unwatch(nf->ops.ctx, nf->bstate_path);
+	for (unsigned i = 0; i < nf->nq; i++)
+		teardown_queue(&nf->q[i]);
+}
+
+static int setup_queue(struct nf_queue *q)
+{
+	struct pvio_netfront *nf = q->nf;
 	void *ctx = nf->ops.ctx;
 	uint16_t be = nf->info.backend_id;
 	uint64_t gfn;
 	int err;
 
-	err = nf->ops.page_alloc(ctx, 1, &nf->tx_sring, &gfn);
+	err = nf->ops.page_alloc(ctx, 1, &q->tx_sring, &gfn);
 	if (err)
 		return err;
-	pvio_ring_sring_init(nf->tx_sring);
-	pvio_ring_netif_tx_front_init(&nf->tx, nf->tx_sring, NF_PAGE);
-	err = nf->ops.grant(ctx, be, gfn, false, &nf->tx_ring_ref);
+	pvio_ring_sring_init(q->tx_sring);
+	pvio_ring_netif_tx_front_init(&q->tx, q->tx_sring, NF_PAGE);
+	err = nf->ops.grant(ctx, be, gfn, false, &q->tx_ring_ref);
 	if (err)
 		return err;
-	nf->tx_ring_granted = true;
-	err = nf->ops.page_alloc(ctx, 1, &nf->rx_sring, &gfn);
+	q->tx_ring_granted = true;
+	err = nf->ops.page_alloc(ctx, 1, &q->rx_sring, &gfn);
 	if (err)
 		return err;
-	pvio_ring_sring_init(nf->rx_sring);
-	pvio_ring_netif_rx_front_init(&nf->rx, nf->rx_sring, NF_PAGE);
-	err = nf->ops.grant(ctx, be, gfn, false, &nf->rx_ring_ref);
+	pvio_ring_sring_init(q->rx_sring);
+	pvio_ring_netif_rx_front_init(&q->rx, q->rx_sring, NF_PAGE);
+	err = nf->ops.grant(ctx, be, gfn, false, &q->rx_ring_ref);
 	if (err)
 		return err;
-	nf->rx_ring_granted = true;
-	if (nf->tx.nr_ents != NF_RING_SLOTS || nf->rx.nr_ents != NF_RING_SLOTS)
+	q->rx_ring_granted = true;
+	if (q->tx.nr_ents != NF_RING_SLOTS || q->rx.nr_ents != NF_RING_SLOTS)
 		return -PVIO_NETFRONT_EINVAL;
 
-	err = nf->ops.page_alloc(ctx, NF_RING_SLOTS, (void **)&nf->tx_pages, &gfn);
+	err = nf->ops.page_alloc(ctx, NF_RING_SLOTS, (void **)&q->tx_pages, &gfn);
 	if (err)
 		return err;
-	for (unsigned i = 0; i < NF_RING_SLOTS; i++, nf->tx_granted++) {
-		err = nf->ops.grant(ctx, be, gfn + i, true, &nf->tx_refs[i]);
+	for (unsigned i = 0; i < NF_RING_SLOTS; i++, q->tx_granted++) {
+		err = nf->ops.grant(ctx, be, gfn + i, true, &q->tx_refs[i]);
 		if (err)
 			return err;
-		nf->tx_free[i] = (uint16_t)(NF_RING_SLOTS - 1 - i);
+		q->tx_free[i] = (uint16_t)(NF_RING_SLOTS - 1 - i);
 	}
-	nf->tx_nfree = NF_RING_SLOTS;
-	err = nf->ops.page_alloc(ctx, NF_RING_SLOTS, (void **)&nf->rx_pages, &gfn);
+	q->tx_nfree = NF_RING_SLOTS;
+	err = nf->ops.page_alloc(ctx, NF_RING_SLOTS, (void **)&q->rx_pages, &gfn);
 	if (err)
 		return err;
-	for (unsigned i = 0; i < NF_RING_SLOTS; i++, nf->rx_granted++) {
-		err = nf->ops.grant(ctx, be, gfn + i, false, &nf->rx_refs[i]);
+	for (unsigned i = 0; i < NF_RING_SLOTS; i++, q->rx_granted++) {
+		err = nf->ops.grant(ctx, be, gfn + i, false, &q->rx_refs[i]);
 		if (err)
 			return err;
 	}
-	err = nf->ops.evtchn_alloc(ctx, be, &nf->port_tx);
+	err = nf->ops.evtchn_alloc(ctx, be, &q->port_tx);
 	if (err)
 		return err;
-	nf->have_port_tx = true;
-	nf->port_rx = nf->port_tx;
+	q->have_port_tx = true;
+	q->port_rx = q->port_tx;
 	if (nf->info.split) {
-		err = nf->ops.evtchn_alloc(ctx, be, &nf->port_rx);
+		err = nf->ops.evtchn_alloc(ctx, be, &q->port_rx);
 		if (err)
 			return err;
-		nf->have_port_rx = true;
+		q->have_port_rx = true;
 	}
 	return 0;
 }
 
+/* Keys of one queue: 2 ring refs and 1 or 2 event channels. */
+#define NF_QUEUE_KEYS 4u
+/* Everything else: num-queues, 9 features, state. */
+#define NF_OTHER_KEYS 11u
+#define NF_MAX_KEYS (NF_OTHER_KEYS + NF_QUEUE_KEYS * PVIO_NETFRONT_MAX_QUEUES)
+
+/* Paths and values for one transaction; allocated (too big for a guest
+ * kernel's stack). */
+struct nf_keys {
+	char paths[NF_MAX_KEYS][NF_PATH];
+	char nums[NF_MAX_KEYS][12];
+	const char *p[NF_MAX_KEYS], *v[NF_MAX_KEYS];
+	unsigned n;
+};
+
+static void key(struct nf_keys *k, const char *dir, const char *name, const char *val)
+{
+	nf_path(k->paths[k->n], dir, name);
+	k->p[k->n] = k->paths[k->n];
+	k->v[k->n] = val;
+	k->n++;
+}
+
+static void key_num(struct nf_keys *k, const char *dir, const char *name, uint32_t val)
+{
+	nf_utoa(k->nums[k->n], val);
+	key(k, dir, name, k->nums[k->n]);
+}
+
 static int publish(struct pvio_netfront *nf)
 {
-	enum { N = 12 };
-	char paths[N][NF_PATH], nums[4][12];
-	const char *p[N], *v[N];
-	unsigned n = 0;
+	struct nf_keys *k = nf->ops.zalloc(nf->ops.ctx, sizeof(*k));
+	int err;
 
-#define KEY(k, val) (nf_path(paths[n], nf->dir, k), p[n] = paths[n], v[n] = (val), n++)
-	nf_utoa(nums[0], nf->tx_ring_ref);
-	nf_utoa(nums[1], nf->rx_ring_ref);
-	nf_utoa(nums[2], nf->port_tx);
-	nf_utoa(nums[3], nf->port_rx);
-	KEY("tx-ring-ref", nums[0]);
-	KEY("rx-ring-ref", nums[1]);
-	if (nf->info.split) {
-		KEY("event-channel-tx", nums[2]);
-		KEY("event-channel-rx", nums[3]);
-	} else {
-		KEY("event-channel", nums[2]);
+	if (!k)
+		return -PVIO_NETFRONT_ENOMEM;
+	if (nf->nq > 1)
+		key_num(k, nf->dir, "multi-queue-num-queues", nf->nq);
+	for (unsigned i = 0; i < nf->nq; i++) {
+		struct nf_queue *q = &nf->q[i];
+		char qdir[NF_PATH], name[16] = "queue-";
+
+		if (nf->nq > 1) {
+			nf_utoa(name + 6, i);
+			nf_path(qdir, nf->dir, name);
+		} else {
+			nf_path(qdir, nf->dir, "");
+		}
+		key_num(k, qdir, "tx-ring-ref", q->tx_ring_ref);
+		key_num(k, qdir, "rx-ring-ref", q->rx_ring_ref);
+		if (nf->info.split) {
+			key_num(k, qdir, "event-channel-tx", q->port_tx);
+			key_num(k, qdir, "event-channel-rx", q->port_rx);
+		} else {
+			key_num(k, qdir, "event-channel", q->port_tx);
+		}
 	}
-	KEY("request-rx-copy", "1");
-	KEY("feature-rx-notify", "1");
-	KEY("feature-sg", nf->info.sg ? "1" : "0");
-	KEY("feature-gso-tcpv4", nf->info.rx_gso4 ? "1" : "0");
-	KEY("feature-gso-tcpv6", nf->info.rx_gso6 ? "1" : "0");
-	KEY("feature-no-csum-offload", nf->cfg.no_csum ? "1" : "0");
-	KEY("feature-ipv6-csum-offload", nf->cfg.no_csum ? "0" : "1");
+	key(k, nf->dir, "request-rx-copy", "1");
+	key(k, nf->dir, "feature-rx-notify", "1");
+	key(k, nf->dir, "feature-sg", nf->info.sg ? "1" : "0");
+	key(k, nf->dir, "feature-gso-tcpv4", nf->info.rx_gso4 ? "1" : "0");
+	key(k, nf->dir, "feature-gso-tcpv6", nf->info.rx_gso6 ? "1" : "0");
+	key(k, nf->dir, "feature-no-csum-offload", nf->cfg.no_csum ? "1" : "0");
+	key(k, nf->dir, "feature-ipv6-csum-offload", nf->cfg.no_csum ? "0" : "1");
 	/* Linux netfront goes straight to Connected */
-	KEY("state", "4");
-#undef KEY
-	return nf->ops.xs_write_many(nf->ops.ctx, n, p, v);
+	key(k, nf->dir, "state", "4");
+	err = nf->ops.xs_write_many(nf->ops.ctx, k->n, k->p, k->v);
+	nf->ops.free(nf->ops.ctx, k);
+	return err;
 }
 
 int pvio_netfront_open(const struct pvio_netfront_ops *ops, const struct pvio_netfront_config *cfg,
@@ -282,7 +347,7 @@ int pvio_netfront_open(const struct pvio_netfront_ops *ops, const struct pvio_ne
 {
 	struct pvio_netfront *nf;
 	char path[NF_PATH];
-	uint32_t beid;
+	uint32_t beid, maxq, nq;
 	int err;
 
 	if (!ops || !cfg || !cfg->frontend_dir || nf_strlen(cfg->frontend_dir) >= NF_PATH - 32)
@@ -329,10 +394,24 @@ int pvio_netfront_open(const struct pvio_netfront_ops *ops, const struct pvio_ne
 	nf->info.rx_gso6 = nf->info.rx_gso4;
 	nf->info.split = !cfg->no_split && feature(nf, "feature-split-event-channels");
 	nf->info.tx_slots = nf->info.rx_slots = NF_RING_SLOTS;
-	err = setup(nf);
-	if (err)
-		goto fail;
-	nf_rx_refill(nf);
+	/* absent or garbage: a backend without multi-queue */
+	if (nf_read_uint(nf, nf->backend, "multi-queue-max-queues", 65535, &maxq) || maxq == 0)
+		maxq = 1;
+	nq = cfg->max_queues ? cfg->max_queues : 1;
+	if (nq > maxq)
+		nq = maxq;
+	if (nq > PVIO_NETFRONT_MAX_QUEUES)
+		nq = PVIO_NETFRONT_MAX_QUEUES;
+	for (unsigned i = 0; i < nq; i++) {
+		nf->q[i].nf = nf;
+		nf->q[i].id = i;
+		nf->nq = i + 1; /* teardown covers what was set up */
+		err = setup_queue(&nf->q[i]);
+		if (err)
+			goto fail;
+		nf_rx_refill(&nf->q[i], true);
+	}
+	nf->info.num_queues = nf->nq;
 	err = publish(nf);
 	if (err)
 		goto fail;
@@ -340,7 +419,8 @@ int pvio_netfront_open(const struct pvio_netfront_ops *ops, const struct pvio_ne
 	if (err < 0)
 		goto fail;
 	/* buffers were posted before the backend looked: tell it */
-	nf->ops.evtchn_notify(nf->ops.ctx, nf->port_rx);
+	for (unsigned i = 0; i < nf->nq; i++)
+		nf->ops.evtchn_notify(nf->ops.ctx, nf->q[i].port_rx);
 	*out = nf;
 	return 0;
 fail:

@@ -3,8 +3,10 @@
  * The control socket: a unix stream socket; a client sends one command line
  * and gets one JSON line back, then the connection closes.
  *
- *   info | list   {"pid":..,"domid":..,"devid":..,"dev":..,"state":..,...}
- *   stats         counters and a latency histogram (see stats_json)
+ *   info | list   {"pid":..,"domid":..,"devid":..,"dev":..,"state":..,...,
+ *                 "nbd":"/path/of/the/nbd.socket" or null}
+ *   stats         counters and a latency histogram (see stats_json), and
+ *                 the NBD export's counters ("nbd":{...} or null)
  *   pause         stop taking requests; the reply waits until in-flight
  *                 requests have drained: {"ok":true,"paused":true}
  *   unpause       {"ok":true,"paused":false}
@@ -100,9 +102,40 @@ static void info_json(struct td *td, struct out *o)
 	common_json(td, o);
 	put(o, ",\"params\":");
 	put_str(o, td->params);
-	put(o, ",\"engine\":\"%s\",\"readonly\":%s,\"sectors\":%llu,\"direct_io\":%s}\n",
+	put(o, ",\"engine\":\"%s\",\"readonly\":%s,\"sectors\":%llu,\"direct_io\":%s",
 	    td->eng_ops->name, td->img.readonly ? "true" : "false",
 	    (unsigned long long)(td->img.size / 512), td->img.direct ? "true" : "false");
+	put(o, ",\"nbd\":");
+	if (td->nbd)
+		put_str(o, td_nbd_path(td->nbd));
+	else
+		put(o, "null");
+	put(o, "}\n");
+}
+
+static void nbd_json(struct td *td, struct out *o)
+{
+	struct td_nbd_stats n;
+
+	if (!td->nbd) {
+		put(o, ",\"nbd\":null");
+		return;
+	}
+	td_nbd_get_stats(td->nbd, &n);
+	put(o, ",\"nbd\":{\"path\":");
+	put_str(o, td_nbd_path(td->nbd));
+	put(o, ",\"clients\":%u,\"connections\":%llu", n.clients,
+	    (unsigned long long)n.connections);
+	put(o, ",\"requests\":{\"read\":%llu,\"write\":%llu,\"flush\":%llu,\"trim\":%llu,"
+	    "\"block_status\":%llu}",
+	    (unsigned long long)n.reqs[PVIO_BLKBACK_READ], (unsigned long long)n.reqs[PVIO_BLKBACK_WRITE],
+	    (unsigned long long)n.reqs[PVIO_BLKBACK_FLUSH], (unsigned long long)n.reqs[PVIO_BLKBACK_DISCARD],
+	    (unsigned long long)n.block_status);
+	put(o, ",\"bytes\":{\"read\":%llu,\"write\":%llu},\"refused\":%llu,\"io_errors\":%llu,"
+	    "\"dropped\":%llu}",
+	    (unsigned long long)n.bytes_read, (unsigned long long)n.bytes_written,
+	    (unsigned long long)n.refused, (unsigned long long)n.io_errors,
+	    (unsigned long long)n.dropped);
 }
 
 static void stats_json(struct td *td, struct out *o)
@@ -125,16 +158,23 @@ static void stats_json(struct td *td, struct out *o)
 	put(o, ",\"persistent_grants\":{\"maps\":%llu,\"hits\":%llu,\"evictions\":%llu}",
 	    (unsigned long long)st.pgnt_maps, (unsigned long long)st.pgnt_hits,
 	    (unsigned long long)st.pgnt_evictions);
+	put(o, ",\"indirect\":{\"max_segments\":%u,\"requests\":%llu},\"sector_size\":%u"
+	    ",\"misaligned\":%llu", st.max_indirect_segments, (unsigned long long)st.indirect,
+	    st.sector_size, (unsigned long long)st.misaligned);
 	put(o, ",\"in_flight\":%u,\"ring\":{\"order\":%u,\"slots\":%u},\"connects\":%u,\"notifies_sent\":%llu",
 	    st.in_flight, st.ring_order, st.ring_slots, st.connects,
 	    (unsigned long long)st.notifies_sent);
+	put(o, ",\"events\":{\"spurious\":%llu,\"backoffs\":%llu}", (unsigned long long)st.events_spurious,
+	    (unsigned long long)st.event_backoffs);
 	put(o, ",\"latency_us\":{\"bounds\":[");
 	for (int i = 0; i < PVIO_BLKBACK_LAT_BUCKETS - 1; i++)
 		put(o, "%s%u", i ? "," : "", pvio_blkback_lat_bounds_us[i]);
 	put(o, "],\"counts\":[");
 	for (int i = 0; i < PVIO_BLKBACK_LAT_BUCKETS; i++)
 		put(o, "%s%llu", i ? "," : "", (unsigned long long)st.lat_hist[i]);
-	put(o, "]}}\n");
+	put(o, "]}");
+	nbd_json(td, o);
+	put(o, "}\n");
 }
 
 static void client_close(struct ctl_client *c)

@@ -108,10 +108,52 @@ static void raw_close(struct td_image *img)
 	img->fd = -1;
 }
 
+/* Allocation for NBD block status: the file's own holes (SEEK_DATA /
+ * SEEK_HOLE; a filesystem without them, or a block device, is all data). */
+static int raw_extent(struct td_image *img, uint64_t off, uint64_t len, uint64_t *run, int *hole)
+{
+	uint64_t end = off + len;
+	off_t d = lseek(img->fd, (off_t)off, SEEK_DATA);
+
+	if (d < 0 && errno == ENXIO) { /* no data from here to the end of the file */
+		*hole = 1;
+		*run = len;
+		return 0;
+	}
+	if (d < 0) {
+		*hole = 0;
+		*run = len;
+		return 0;
+	}
+	if ((uint64_t)d > off) {
+		*hole = 1;
+		*run = ((uint64_t)d < end ? (uint64_t)d : end) - off;
+	} else {
+		off_t h = lseek(img->fd, (off_t)off, SEEK_HOLE);
+		*hole = 0;
+		*run = h < 0 || (uint64_t)h >= end ? len : (uint64_t)h - off;
+	}
+	/* Whole sectors (filesystem blocks are, but never trust it): a data
+	 * run may grow over a hole, a hole run must never cover data. */
+	uint64_t tail = (off + *run) % 512;
+	if (*run < len && tail) {
+		if (!*hole) {
+			*run += 512 - tail < len - *run ? 512 - tail : len - *run;
+		} else if (*run > tail) {
+			*run -= tail;
+		} else {
+			*hole = 0;
+			*run = 512 - off % 512 < len ? 512 - off % 512 : len;
+		}
+	}
+	return 0;
+}
+
 const struct td_driver_ops td_driver_raw = {
 	.name = "raw",
 	.open = raw_open,
 	.close = raw_close,
+	.extent = raw_extent,
 };
 
 const struct td_driver_ops *td_driver_for(const char *params, const char **path)

@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,30 +39,36 @@
 #include "pvio/vhd.h"
 #include "tapdisk.h"
 
-/* blkback offers no indirect segments: a request covers at most 11 pages
- * of 8 sectors, so one extent per sector is the worst case and the slice
- * arrays need at most one extra entry per extent. */
-#define VHD_MAX_SECT (PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST * PVIO_BLKIF_SECTORS_PER_PAGE)
+/* A request covers at most PVIO_BLKBACK_MAX_SEGMENTS pages (indirect
+ * descriptors: 256, 1 MiB) of 8 sectors; one extent per sector is the
+ * worst case, and a request's slices of the guest's buffers need at most
+ * one entry per segment plus one per extent.  Extents are only looked at
+ * inside vhd_submit, so one shared array holds the worst case; the slices
+ * live until the I/O completes, so each slot has its own, sized for
+ * VHD_SLOT_EXT extents: a (pathologically fragmented) request needing
+ * more is moved synchronously through the shared sync_iov instead. */
+#define VHD_MAX_SECT (PVIO_BLKBACK_MAX_SEGMENTS * PVIO_BLKIF_SECTORS_PER_PAGE)
 #define VHD_MAX_EXT VHD_MAX_SECT
-#define VHD_MAX_IOV (PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST + VHD_MAX_EXT)
+#define VHD_SLOT_EXT 64
+#define VHD_SLOT_IOV (PVIO_BLKBACK_MAX_SEGMENTS + VHD_SLOT_EXT)
+#define VHD_MAX_IOV (PVIO_BLKBACK_MAX_SEGMENTS + VHD_MAX_EXT)
 /* Engine operations per request we size the engine for; a rare request
  * that needs more than the engine has free is served synchronously. */
 #define VHD_OPS_PER_REQ 4
 
 struct vhd_state;
 
-/* Per-request scratch, one per ring slot, allocated at open. */
+/* Per-request scratch, one per ring slot and NBD slot, allocated at open. */
 struct vreq {
 	struct vhd_state *s;
-	struct pvio_blkback_req *req;
+	struct td_io *io;
 	enum pvio_blkback_op op;
 	uint64_t sector;
 	uint32_t count;
 	int pending;		/* pieces in flight, +1 while still queuing */
 	int err;		/* first error */
 	struct vreq *next_free;
-	struct pvio_vhd_extent ext[VHD_MAX_EXT];
-	struct iovec iov[VHD_MAX_IOV];
+	struct iovec iov[VHD_SLOT_IOV];
 };
 
 struct vhd_state {
@@ -72,12 +79,14 @@ struct vhd_state {
 	struct vreq *slots;
 	unsigned nslots;
 	struct vreq *free;
+	struct pvio_vhd_extent ext[VHD_MAX_EXT]; /* vhd_submit's scratch */
+	struct iovec sync_iov[VHD_MAX_IOV];	  /* slices of a request moved synchronously */
 };
 
 static void vreq_finish(struct vreq *r)
 {
 	struct vhd_state *s = r->s;
-	struct pvio_blkback_req *req = r->req;
+	struct td_io *io = r->io;
 	struct pvio_vhd_err verr = { 0 };
 	int err = r->err;
 
@@ -89,10 +98,10 @@ static void vreq_finish(struct vreq *r)
 			td_log(TD_ERR, "vhd: marking sectors %llu+%u present: %s",
 			       (unsigned long long)r->sector, r->count, verr.msg);
 	}
-	r->req = NULL;
+	r->io = NULL;
 	r->next_free = s->free;
 	s->free = r;
-	pvio_blkback_complete(req, err);
+	io->done(io, err);
 }
 
 static void vreq_put(struct vreq *r, int res)
@@ -119,7 +128,7 @@ static int sync_piece(enum pvio_blkback_op op, int fd, uint64_t off, const struc
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-/* Resolve the whole request into r->ext; returns the extent count or -errno. */
+/* Resolve the whole request into s->ext; returns the extent count or -errno. */
 static int vreq_map(struct vreq *r)
 {
 	struct vhd_state *s = r->s;
@@ -132,10 +141,10 @@ static int vreq_map(struct vreq *r)
 		int64_t got;
 		if (r->op == PVIO_BLKBACK_WRITE)
 			got = pvio_vhd_write_prepare(s->leaf, r->sector + covered, r->count - covered,
-						     r->ext + n, VHD_MAX_EXT - n, &k, &verr);
+						     s->ext + n, VHD_MAX_EXT - n, &k, &verr);
 		else
 			got = pvio_vhd_chain_map(s->chain, r->sector + covered, r->count - covered,
-						 r->ext + n, VHD_MAX_EXT - n, &k, &verr);
+						 s->ext + n, VHD_MAX_EXT - n, &k, &verr);
 		if (got < 0) {
 			td_log(TD_ERR, "vhd: %s of sectors %llu+%u: %s",
 			       r->op == PVIO_BLKBACK_WRITE ? "allocating for a write" : "mapping a read",
@@ -153,7 +162,7 @@ static int vreq_map(struct vreq *r)
 	return (int)n;
 }
 
-static int vhd_submit(struct td *td, struct pvio_blkback_req *req, enum pvio_blkback_op op,
+static int vhd_submit(struct td *td, struct td_io *io, enum pvio_blkback_op op,
 		      uint64_t off, const struct iovec *iov, int iovcnt)
 {
 	struct vhd_state *s = td->img.priv;
@@ -173,7 +182,7 @@ static int vhd_submit(struct td *td, struct pvio_blkback_req *req, enum pvio_blk
 		 * fdatasync of the leaf covers them and every completed data
 		 * write (parents are never written). */
 		s->free = r->next_free;
-		r->req = req;
+		r->io = io;
 		r->op = op;
 		r->pending = 1;
 		r->err = 0;
@@ -185,7 +194,7 @@ static int vhd_submit(struct td *td, struct pvio_blkback_req *req, enum pvio_blk
 		/* else it completes through vhd_io_done */
 		return 0;
 	}
-	if (iovcnt < 0 || iovcnt > PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST)
+	if (iovcnt < 0 || iovcnt > PVIO_BLKBACK_MAX_SEGMENTS)
 		return -EINVAL;
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
@@ -194,7 +203,7 @@ static int vhd_submit(struct td *td, struct pvio_blkback_req *req, enum pvio_blk
 		return -EINVAL;
 
 	s->free = r->next_free;
-	r->req = req;
+	r->io = io;
 	r->op = op;
 	r->sector = off / PVIO_VHD_SECTOR;
 	r->count = (uint32_t)(len / PVIO_VHD_SECTOR);
@@ -202,15 +211,17 @@ static int vhd_submit(struct td *td, struct pvio_blkback_req *req, enum pvio_blk
 	r->pending = 1;
 	n = vreq_map(r);
 	if (n < 0) {
-		r->req = NULL;
+		r->io = NULL;
 		r->next_free = s->free;
 		s->free = r;
 		return n;
 	}
 
-	struct iovec *slice = r->iov;
+	/* Each extent boundary splits at most one segment: iovcnt + n slices. */
+	bool sync = iovcnt + n > VHD_SLOT_IOV;
+	struct iovec *slice = sync ? s->sync_iov : r->iov;
 	for (int e = 0; e < n; e++) {
-		const struct pvio_vhd_extent *x = &r->ext[e];
+		const struct pvio_vhd_extent *x = &s->ext[e];
 		size_t want = (size_t)x->count * PVIO_VHD_SECTOR, got = 0;
 		struct iovec *first = slice;
 
@@ -243,13 +254,53 @@ static int vhd_submit(struct td *td, struct pvio_blkback_req *req, enum pvio_blk
 		if (op == PVIO_BLKBACK_READ && (unsigned)x->layer < s->depth && s->dfd[x->layer] >= 0)
 			fd = s->dfd[x->layer];
 		r->pending++;
-		err = td->eng_ops->queue(td->eng, op, fd, x->offset, first, cnt, want, r);
-		if (err == -EBUSY)
-			err = sync_piece(op, fd, x->offset, first, cnt, want);
-		if (err)
+		err = sync ? -EBUSY : td->eng_ops->queue(td->eng, op, fd, x->offset, first, cnt, want, r);
+		if (err == -EBUSY) /* engine full, or slices not kept: done right here */
+			vreq_put(r, sync_piece(op, fd, x->offset, first, cnt, want));
+		else if (err)
 			vreq_put(r, err);
 	}
 	vreq_put(r, 0); /* drop the queuing reference: may complete now */
+	return 0;
+}
+
+/* Allocation for NBD block status: what the chain holds (any layer) is
+ * data; what no layer holds reads as zeros. */
+static int vhd_extent(struct td_image *img, uint64_t off, uint64_t len, uint64_t *run, int *hole)
+{
+	struct vhd_state *s = img->priv;
+	struct pvio_vhd_extent ext[16];
+	struct pvio_vhd_err verr = { 0 };
+	uint64_t end = off + len, done = off / PVIO_VHD_SECTOR;
+	uint64_t last = (end + PVIO_VHD_SECTOR - 1) / PVIO_VHD_SECTOR;
+	int kind = -1;
+
+	/* A run of one kind may span many extents (blocks, layers): keep
+	 * mapping until the kind changes or the range ends. */
+	while (done < last) {
+		uint64_t want = last - done;
+		unsigned n = 0;
+		int64_t got = pvio_vhd_chain_map(s->chain, done,
+						 want > (1u << 30) ? (1u << 30) : (uint32_t)want,
+						 ext, 16, &n, &verr);
+		if (got <= 0 || n == 0) {
+			td_log(TD_ERR, "vhd: block status of sectors %llu+%llu: %s",
+			       (unsigned long long)done, (unsigned long long)want,
+			       got < 0 ? verr.msg : "the library mapped nothing");
+			return got < 0 ? (int)got : -EIO;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			int h = ext[i].layer < 0;
+			if (kind < 0)
+				kind = h;
+			if (h != kind)
+				goto out;
+			done = ext[i].sector + ext[i].count;
+		}
+	}
+out:
+	*hole = kind;
+	*run = (done * PVIO_VHD_SECTOR < end ? done * PVIO_VHD_SECTOR : end) - off;
 	return 0;
 }
 
@@ -273,7 +324,7 @@ static int vhd_open(const char *path, int readonly, struct td_image *img)
 		return err;
 	}
 	s->leaf = pvio_vhd_chain_layer(s->chain, 0);
-	s->nslots = pvio_ring_blkif_nr_ents(PVIO_RING_BYTES(PVIO_RING_MAX_ORDER));
+	s->nslots = pvio_ring_blkif_nr_ents(PVIO_RING_BYTES(PVIO_RING_MAX_ORDER)) + TD_NBD_SLOTS;
 	s->slots = calloc(s->nslots, sizeof(*s->slots));
 	if (!s->slots) {
 		pvio_vhd_chain_close(s->chain);
@@ -309,6 +360,7 @@ static int vhd_open(const char *path, int readonly, struct td_image *img)
 	img->phys_sector = 512;
 	img->readonly = readonly;
 	img->ops_per_req = VHD_OPS_PER_REQ;
+	img->max_io = VHD_MAX_SECT * PVIO_VHD_SECTOR;
 	img->priv = s;
 	td_log(TD_INFO, "vhd chain %s: %llu bytes, %u file(s), %s, %s reads", path,
 	       (unsigned long long)img->size, pvio_vhd_chain_depth(s->chain),
@@ -342,4 +394,5 @@ const struct td_driver_ops td_driver_vhd = {
 	.close = vhd_close,
 	.submit = vhd_submit,
 	.io_done = vhd_io_done,
+	.extent = vhd_extent,
 };

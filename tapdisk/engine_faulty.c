@@ -12,10 +12,18 @@
  *   op=read|write|flush|data|all   which operations are eligible (default data:
  *              reads and writes)
  *   err=EIO|ENOSPC|ENOMEM   the error reported (default EIO)
+ *   delay=MS   hold the completion of every eligible operation that is not
+ *              failed for MS milliseconds after the inner engine finished it:
+ *              a slow disk, so that requests stay in flight (with the guest's
+ *              pages mapped) long enough for a test to act meanwhile, e.g.
+ *              destroy the domain (default 0)
  * e.g. faulty:io_uring:every=3,count=10 fails operations 3, 6, ... 30 with
- * EIO, then passes everything through.
+ * EIO, then passes everything through; faulty:io_uring:count=0,delay=2000
+ * fails nothing and answers every read and write 2 s late.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +35,32 @@ struct fault_cfg {
 	unsigned long every, after, count;
 	unsigned ops;	/* bit per enum pvio_blkback_op */
 	int err;
+	unsigned long delay_ms;
 };
 
 static struct fault_cfg cfg;
 
+/* An operation whose completion is held (delay=): the inner engine
+ * completes this, a timer then completes the caller's tag. */
+struct held {
+	struct td_engine *e;
+	void *tag;
+	int res;
+	bool hold;	/* eligible: completed delay= ms late; else at once */
+	ev_timer t;
+	struct held *next_free;
+};
+
 struct td_engine {
 	struct td_engine *inner;
 	td_io_done_fn *done;
+	struct ev_loop *loop;
 	unsigned long seen, failed;
+	struct held *pool, *free;	/* depth entries when delay= is set */
+	unsigned long held_now;
 };
+
+
 
 int td_engine_faulty_setup(const char *arg)
 {
@@ -66,7 +91,8 @@ int td_engine_faulty_setup(const char *arg)
 		if (!eq)
 			goto bad;
 		*eq++ = '\0';
-		if (!strcmp(tok, "every") || !strcmp(tok, "after") || !strcmp(tok, "count")) {
+		if (!strcmp(tok, "every") || !strcmp(tok, "after") || !strcmp(tok, "count") ||
+		    !strcmp(tok, "delay")) {
 			v = strtoul(eq, &end, 10);
 			if (*eq == '\0' || *end != '\0')
 				goto bad;
@@ -77,6 +103,8 @@ int td_engine_faulty_setup(const char *arg)
 			cfg.after = v;
 		else if (!strcmp(tok, "count"))
 			cfg.count = v;
+		else if (!strcmp(tok, "delay") && v <= 600000)
+			cfg.delay_ms = v;
 		else if (!strcmp(tok, "op") && !strcmp(eq, "read"))
 			cfg.ops = 1u << PVIO_BLKBACK_READ;
 		else if (!strcmp(tok, "op") && !strcmp(eq, "write"))
@@ -103,6 +131,43 @@ bad:
 	return 0;
 }
 
+/* Give the caller its completion and the entry back to the pool. */
+static void release(struct held *h)
+{
+	struct td_engine *e = h->e;
+	void *tag = h->tag;
+	int res = h->res;
+
+	h->next_free = e->free;
+	e->free = h;
+	e->held_now--;
+	e->done(tag, res);
+}
+
+static void held_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct held *h = (struct held *)((char *)w - offsetof(struct held, t));
+
+	(void)revents;
+	ev_timer_stop(loop, w);
+	release(h);
+}
+
+/* The inner engine finished an operation queued with delay= set: answer
+ * it MS later if it is eligible, else now. */
+static void inner_done(void *tag, int res)
+{
+	struct held *h = tag;
+
+	h->res = res;
+	if (!h->hold) {
+		release(h);
+		return;
+	}
+	ev_timer_init(&h->t, held_cb, (double)cfg.delay_ms / 1000., 0.);
+	ev_timer_start(h->e->loop, &h->t);
+}
+
 static int f_open(struct ev_loop *loop, unsigned depth, td_io_done_fn *done,
 		  struct td_engine **out)
 {
@@ -114,16 +179,31 @@ static int f_open(struct ev_loop *loop, unsigned depth, td_io_done_fn *done,
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	err = cfg.inner->open(loop, depth, done, &e->inner);
+	e->loop = loop;
+	e->done = done;
+	if (cfg.delay_ms) {
+		/* every operation in flight may be held: depth entries */
+		e->pool = calloc(depth, sizeof(*e->pool));
+		if (!e->pool) {
+			free(e);
+			return -ENOMEM;
+		}
+		for (unsigned i = 0; i < depth; i++) {
+			e->pool[i].e = e;
+			e->pool[i].next_free = e->free;
+			e->free = &e->pool[i];
+		}
+	}
+	err = cfg.inner->open(loop, depth, cfg.delay_ms ? inner_done : done, &e->inner);
 	if (err) {
+		free(e->pool);
 		free(e);
 		return err;
 	}
-	e->done = done;
 	*out = e;
-	td_log(TD_WARN, "faulty engine over %s: every %lu, after %lu, at most %lu failures, error %s "
-	       "(fault-injection tests only)", cfg.inner->name, cfg.every, cfg.after, cfg.count,
-	       strerror(-cfg.err));
+	td_log(TD_WARN, "faulty engine over %s: every %lu, after %lu, at most %lu failures, error %s, "
+	       "completions held %lu ms (fault-injection tests only)", cfg.inner->name, cfg.every,
+	       cfg.after, cfg.count, strerror(-cfg.err), cfg.delay_ms);
 	return 0;
 }
 
@@ -141,6 +221,26 @@ static int f_queue(struct td_engine *e, enum pvio_blkback_op op, int fd, uint64_
 			return 0;
 		}
 	}
+	if (cfg.delay_ms) {
+		/* everything goes through the pool (the inner engine's done is
+		 * inner_done); only eligible operations are held long */
+		struct held *h = e->free;
+		int err;
+		if (!h)
+			return -EBUSY;
+		/* set up before queueing: the inner engine may complete inside */
+		e->free = h->next_free;
+		h->tag = tag;
+		h->hold = (cfg.ops & (1u << op)) != 0;
+		e->held_now++;
+		err = cfg.inner->queue(e->inner, op, fd, off, iov, iovcnt, len, h);
+		if (err) {
+			e->held_now--;
+			h->next_free = e->free;
+			e->free = h;
+		}
+		return err;
+	}
 	return cfg.inner->queue(e->inner, op, fd, off, iov, iovcnt, len, tag);
 }
 
@@ -152,6 +252,10 @@ static void f_submit(struct td_engine *e)
 static void f_close(struct td_engine *e)
 {
 	cfg.inner->close(e->inner);
+	/* the caller drained: nothing is held any more */
+	if (e->held_now)
+		td_log(TD_ERR, "faulty engine closed with %lu completions still held", e->held_now);
+	free(e->pool);
 	free(e);
 }
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: tapdisk --backend B [--engine io_uring|libaio] [--ctl SOCKET] [--log FILE]\n"
+		"Usage: tapdisk --backend B [--engine io_uring|libaio] [--ctl SOCKET] [--nbd SOCKET|auto]\n"
+		"               [--log FILE]\n"
 		"Serve the virtual block device whose xenstore backend dir is B\n"
 		"(/local/domain/0/backend/vbd3/DOMID/DEVID or .../backend/vbd/...): run the\n"
 		"blkif handshake with the guest's frontend, and answer its requests from the\n"
@@ -31,12 +33,25 @@ static void usage(FILE *f)
 		"               requests complete at once; transport benchmarks only)\n"
 		"               or faulty:io_uring|libaio[:SPEC] (fault injection for tests;\n"
 		"               SPEC every=N,after=K,count=M,op=read|write|flush|data|all,\n"
-		"               err=EIO|ENOSPC|ENOMEM, see tapdisk/engine_faulty.c)\n"
+		"               err=EIO|ENOSPC|ENOMEM,delay=MS, see tapdisk/engine_faulty.c)\n"
 		"  --ctl PATH   control socket (default $PVIO_CTL_DIR, else $XENSIM_DIR/tapdisk,\n"
 		"               else /run/pvio; then tapdisk-DOMID-DEVID.sock); see tapctl\n"
+		"  --nbd PATH   also export the disk over NBD (fixed newstyle, structured\n"
+		"               replies, base:allocation) on the unix socket PATH, mode 0600,\n"
+		"               so dom0 tools read and write it while the guest runs:\n"
+		"               qemu-img convert -f raw 'nbd+unix:///?socket=PATH' out.raw;\n"
+		"               'auto': beside the control socket, tapdisk-DOMID-DEVID.nbd\n"
+		"               (pvio-tapback's default; if that fails, tapdisk serves the\n"
+		"               guest without it).  Default: no NBD export\n"
 		"  --log FILE   append the log to FILE instead of stderr\n"
 		"  --no-persistent      do not offer persistent grants (map per request)\n"
 		"  --max-ring-order N   largest ring-page-order offered, 0..4 (default 4)\n"
+		"  --max-indirect-segments N  feature-max-indirect-segments offered, 0..256\n"
+		"               (default 256: a 1 MiB request in one ring slot; 0: no indirect\n"
+		"               descriptors, BLKIF_OP_INDIRECT is refused)\n"
+		"  --sector-size 512|4096  logical sector size offered (default 512); with\n"
+		"               4096, requests not aligned to 4096 bytes are refused and an\n"
+		"               image whose size is not a multiple of 4096 is not served\n"
 		"Exits 0 after a clean detach (toolstack or `tapctl destroy`), 1 on a fatal error.\n");
 }
 
@@ -74,20 +89,60 @@ static int parse_backend(const char *b, uint32_t *domid, uint32_t *devid)
 	return 0;
 }
 
-static int td_submit(void *ctx, struct pvio_blkback_req *req, enum pvio_blkback_op op,
-		     uint64_t off, const struct iovec *iov, int iovcnt)
+int td_io_submit(struct td *td, struct td_io *io, enum pvio_blkback_op op, uint64_t off,
+		 const struct iovec *iov, int iovcnt)
 {
-	struct td *td = ctx;
 	size_t len = 0;
 
 	if (td->drv->submit)
-		return td->drv->submit(td, req, op, off, iov, iovcnt);
+		return td->drv->submit(td, io, op, off, iov, iovcnt);
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
-	return td->eng_ops->queue(td->eng, op, td->img.fd, off, iov, iovcnt, len, req);
+	return td->eng_ops->queue(td->eng, op, td->img.fd, off, iov, iovcnt, len, io);
 }
 
-static void td_kick(void *ctx)
+/* A guest request on its way through the driver: one per ring slot,
+ * allocated at start, so the guest's fast path allocates nothing. */
+struct td_blkio {
+	struct td_io io;
+	struct pvio_blkback_req *req;
+	struct td_blkio *next_free;
+};
+static struct td_blkio *blkio_pool, *blkio_free;
+
+static void blkio_done(struct td_io *io, int res)
+{
+	struct td_blkio *b = (struct td_blkio *)((char *)io - offsetof(struct td_blkio, io));
+	struct pvio_blkback_req *req = b->req;
+
+	b->req = NULL;
+	b->next_free = blkio_free;
+	blkio_free = b;
+	pvio_blkback_complete(req, res);
+}
+
+static int td_submit(void *ctx, struct pvio_blkback_req *req, enum pvio_blkback_op op,
+		     uint64_t off, const struct iovec *iov, int iovcnt)
+{
+	struct td_blkio *b = blkio_free;
+	int err;
+
+	if (!b) { /* cannot happen: one per ring slot */
+		td_log(TD_ERR, "more guest requests in flight than ring slots: refusing one");
+		return -EBUSY;
+	}
+	blkio_free = b->next_free;
+	b->req = req;
+	err = td_io_submit(ctx, &b->io, op, off, iov, iovcnt);
+	if (err) {
+		b->req = NULL;
+		b->next_free = blkio_free;
+		blkio_free = b;
+	}
+	return err;
+}
+
+void td_kick(void *ctx)
 {
 	struct td *td = ctx;
 
@@ -105,10 +160,12 @@ static const struct td_driver_ops *io_drv;
 
 static void io_done(void *tag, int res)
 {
-	if (io_drv->io_done)
+	if (io_drv->io_done) {
 		io_drv->io_done(tag, res);
-	else
-		pvio_blkback_complete(tag, res);
+	} else {
+		struct td_io *io = tag;
+		io->done(io, res);
+	}
 }
 
 static void bb_log_cb(void *arg, enum pvio_blkback_log_level lvl, const char *msg)
@@ -146,19 +203,24 @@ int main(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "ctl", required_argument, NULL, 'c' },
+		{ "nbd", required_argument, NULL, 'n' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "no-persistent", no_argument, NULL, 'P' },
 		{ "max-ring-order", required_argument, NULL, 'O' },
+		{ "max-indirect-segments", required_argument, NULL, 'I' },
+		{ "sector-size", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *engine = "io_uring", *ctl = NULL, *logf = NULL, *path;
+	const char *engine = "io_uring", *ctl = NULL, *logf = NULL, *path, *nbd = NULL;
 	struct td td = { .exit_code = 1 };
 	struct xs_handle *xs;
-	char *params, *mode, *dev, ctlpath[4200];
+	char *params, *mode, *dev, ctlpath[4200], nbdpath[4200];
 	ev_signal sterm, sint;
 	int o, err, readonly, no_persistent = 0;
 	unsigned max_order = PVIO_RING_MAX_ORDER;
+	unsigned max_indirect = PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS, sector_size = 512;
+	char *end;
 
 	td.img.fd = -1;
 	while ((o = getopt_long(argc, argv, "b:e:c:l:h", opts, NULL)) != -1) {
@@ -166,6 +228,7 @@ int main(int argc, char **argv)
 		case 'b': td.backend = optarg; break;
 		case 'e': engine = optarg; break;
 		case 'c': ctl = optarg; break;
+		case 'n': nbd = optarg; break;
 		case 'l': logf = optarg; break;
 		case 'P': no_persistent = 1; break;
 		case 'O':
@@ -174,6 +237,23 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			max_order = (unsigned)(optarg[0] - '0');
+			break;
+		case 'I':
+			errno = 0;
+			max_indirect = (unsigned)strtoul(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end || errno ||
+			    max_indirect > PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS) {
+				fprintf(stderr, "tapdisk: --max-indirect-segments takes 0..%d\n",
+					PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS);
+				return 1;
+			}
+			break;
+		case 'S':
+			if (strcmp(optarg, "512") && strcmp(optarg, "4096")) {
+				fprintf(stderr, "tapdisk: --sector-size takes 512 or 4096\n");
+				return 1;
+			}
+			sector_size = (unsigned)atoi(optarg);
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -236,17 +316,36 @@ int main(int argc, char **argv)
 		return 1;
 	if (td.drv->open(path, readonly, &td.img))
 		return 1;
+	if (sector_size > 512 && td.img.size % sector_size) {
+		/* its last block could not be addressed by an aligned request */
+		td_log(TD_ERR, "image %s: size %llu is not a multiple of the %u-byte logical sector "
+		       "(--sector-size): refusing to serve it", path, (unsigned long long)td.img.size,
+		       sector_size);
+		td.drv->close(&td.img);
+		return 1;
+	}
 
 	td.loop = ev_default_loop(EVFLAG_AUTO);
 	if (!td.loop) {
 		td_log(TD_ERR, "cannot start the event loop");
 		goto out_img;
 	}
-	/* Engine slots for every ring entry of the largest ring we offer,
-	 * times the operations a request may split into (VHD extents). */
+	/* Engine slots for every ring entry of the largest ring we offer and
+	 * every NBD piece, times the operations a request may split into (VHD
+	 * extents). */
 	io_drv = td.drv;
-	unsigned depth = pvio_ring_blkif_nr_ents(PVIO_RING_BYTES(PVIO_RING_MAX_ORDER)) *
-			 (td.img.ops_per_req ? td.img.ops_per_req : 1);
+	unsigned nslots = pvio_ring_blkif_nr_ents(PVIO_RING_BYTES(PVIO_RING_MAX_ORDER));
+	blkio_pool = calloc(nslots, sizeof(*blkio_pool));
+	if (!blkio_pool) {
+		td_log(TD_ERR, "out of memory");
+		goto out_img;
+	}
+	for (unsigned i = 0; i < nslots; i++) {
+		blkio_pool[i].io.done = blkio_done;
+		blkio_pool[i].next_free = blkio_free;
+		blkio_free = &blkio_pool[i];
+	}
+	unsigned depth = (nslots + TD_NBD_SLOTS) * (td.img.ops_per_req ? td.img.ops_per_req : 1);
 	err = td.eng_ops->open(td.loop, depth, io_done, &td.eng);
 	if (err) {
 		td_log(TD_ERR, "cannot start the %s engine: %s", td.eng_ops->name, strerror(-err));
@@ -259,11 +358,25 @@ int main(int argc, char **argv)
 	}
 	if (td_ctl_open(&td, ctl))
 		goto out_eng;
+	if (nbd && !strcmp(nbd, "auto")) {
+		/* beside the control socket: .sock becomes .nbd; the supervisor's
+		 * default, so a failure costs the export, not the disk */
+		size_t l = strlen(ctl);
+		if (l > 5 && !strcmp(ctl + l - 5, ".sock"))
+			l -= 5;
+		snprintf(nbdpath, sizeof(nbdpath), "%.*s.nbd", (int)l, ctl);
+		if (td_nbd_open(&td, nbdpath))
+			td_log(TD_WARN, "serving the disk without an NBD export");
+	} else if (nbd && td_nbd_open(&td, nbd)) {
+		goto out_ctl;
+	}
 
 	struct pvio_blkback_config cfg = {
 		.backend = td.backend,
 		.sectors = td.img.size / PVIO_BLKIF_SECTOR_SIZE,
+		.sector_size = sector_size,
 		.physical_sector_size = td.img.phys_sector,
+		.max_indirect_segments = max_indirect,
 		.readonly = readonly,
 		.max_ring_page_order = max_order,
 		.no_persistent = no_persistent,
@@ -277,7 +390,7 @@ int main(int argc, char **argv)
 	err = pvio_blkback_create(td.loop, &cfg, &td.bb);
 	if (err) {
 		td_log(TD_ERR, "cannot start the backend for %s: %s", td.backend, strerror(-err));
-		goto out_ctl;
+		goto out_nbd;
 	}
 	ev_signal_init(&sterm, sig_cb, SIGTERM);
 	sterm.data = &td;
@@ -296,6 +409,9 @@ int main(int argc, char **argv)
 	}
 	pvio_blkback_destroy(td.bb);
 	td.bb = NULL;
+out_nbd:
+	td_nbd_close(td.nbd); /* runs the loop until its I/O is back */
+	td.nbd = NULL;
 out_ctl:
 	td_ctl_close(td.ctl);
 	td.ctl = NULL;
@@ -303,6 +419,7 @@ out_eng:
 	td.eng_ops->close(td.eng);
 out_img:
 	td.drv->close(&td.img);
+	free(blkio_pool);
 	if (td.loop)
 		ev_loop_destroy(td.loop);
 	return td.exit_code;

@@ -59,6 +59,23 @@ extern const struct td_engine_ops td_engine_null;  /* benchmarks: no I/O at all 
 extern const struct td_engine_ops td_engine_faulty;
 int td_engine_faulty_setup(const char *arg);
 
+/* ---- one I/O, whoever asked for it -------------------------------------- */
+/*
+ * What a driver serves: a guest's blkif request (main.c wraps each in a
+ * td_io from a pool sized to the ring) or a piece of an NBD request
+ * (nbd.c).  The submitter embeds it in its own struct and finishes its
+ * request in @done, called exactly once with 0 or a negative errno, from
+ * the loop (possibly from inside td_io_submit).
+ */
+struct td_io {
+	void (*done)(struct td_io *io, int res);
+};
+
+/* NBD pieces in flight at most, over all NBD clients: drivers and engines
+ * are sized for the ring's requests plus these, so NBD traffic can never
+ * take a guest request's slot. */
+#define TD_NBD_SLOTS 16
+
 /* ---- image drivers (driver_raw.c, driver_vhd.c) ------------------------ */
 struct td;
 struct td_image {
@@ -70,25 +87,32 @@ struct td_image {
 	int can_discard;	/* hole punching works: offer feature-discard */
 	char path[4096];
 	unsigned ops_per_req;	/* engine operations one request may need (0 = 1) */
+	uint32_t max_io;	/* most bytes one submit may carry (0 = no limit) */
 	void *priv;		/* the driver's state */
 };
 
 /*
  * Image driver (const table).  open: open @path (read-only if @readonly),
  * fill @img; -errno with the reason logged.  close: release.
- * submit (optional): take one blkback request (the io_ops.submit contract:
- *   0 = taken, complete it exactly once; <0 = not taken).  NULL: the request
- *   is one engine operation on img->fd at the same offset, tagged @req.
+ * submit (optional): take one I/O (the io_ops.submit contract: 0 = taken,
+ *   finish it exactly once through io->done; <0 = not taken).  NULL: the
+ *   I/O is one engine operation on img->fd at the same offset, tagged @io.
  * io_done (required with submit): an engine completion for a tag the
  *   driver queued.
+ * extent (optional): how [@off, @off+@len) starts (@len > 0, within the
+ *   disk): *@run bytes (1..@len) from @off that are all allocated data
+ *   (*@hole 0) or all unallocated and reading as zeros (*@hole 1).  Runs
+ *   end on 512-byte boundaries except at the end of the disk.  Synchronous,
+ *   cheap (in-memory maps, lseek); 0 or -errno.  NULL: all data.
  */
 struct td_driver_ops {
 	const char *name;
 	int (*open)(const char *path, int readonly, struct td_image *img);
 	void (*close)(struct td_image *img);
-	int (*submit)(struct td *td, struct pvio_blkback_req *req, enum pvio_blkback_op op,
+	int (*submit)(struct td *td, struct td_io *io, enum pvio_blkback_op op,
 		      uint64_t off, const struct iovec *iov, int iovcnt);
 	void (*io_done)(void *tag, int res);
+	int (*extent)(struct td_image *img, uint64_t off, uint64_t len, uint64_t *run, int *hole);
 };
 extern const struct td_driver_ops td_driver_raw;
 /* Direct-I/O alignment @fd needs, 0 when the kernel cannot say (driver_raw.c). */
@@ -114,7 +138,15 @@ struct td {
 	int exit_code;
 	int detached;
 	struct td_ctl *ctl;
+	struct td_nbd *nbd;	/* NULL: no NBD export */
 };
+
+/* Start @io (see struct td_io) through the image driver and the engine:
+ * 0 = taken, <0 = not taken (io->done is not called).  Queued work reaches
+ * the kernel at the next td_kick (the guest path kicks once per ring pass). */
+int td_io_submit(struct td *td, struct td_io *io, enum pvio_blkback_op op, uint64_t off,
+		 const struct iovec *iov, int iovcnt);
+void td_kick(void *ctx);
 
 int td_ctl_open(struct td *td, const char *path);
 void td_ctl_close(struct td_ctl *c);
@@ -123,5 +155,30 @@ void td_ctl_event(struct td_ctl *c, enum pvio_blkback_event ev);
 /* Default socket path for a device: $PVIO_CTL_DIR, else $XENSIM_DIR/tapdisk,
  * else /run/pvio; then tapdisk-<domid>-<devid>.sock. */
 void td_ctl_default_path(uint32_t domid, uint32_t devid, char *buf, size_t len);
+
+/* ---- the NBD export (nbd.c) ---------------------------------------------- */
+/*
+ * An NBD server (fixed newstyle, structured replies, base:allocation) on
+ * the unix socket @path, serving td->img through td_io_submit on td's loop
+ * to many clients at once.  0, or -errno with the reason logged (a live
+ * server already on @path: -EADDRINUSE).  The socket is mode 0600.
+ */
+int td_nbd_open(struct td *td, const char *path);
+/* Disconnect every client, wait (running the loop) for their I/O already
+ * in the driver, remove the socket, free.  NULL is a no-op. */
+void td_nbd_close(struct td_nbd *n);
+/* For the control socket: the socket path, and counters. */
+const char *td_nbd_path(const struct td_nbd *n);
+struct td_nbd_stats {
+	uint64_t connections;	/* accepted so far */
+	uint32_t clients;	/* connected now */
+	uint64_t reqs[PVIO_BLKBACK_NR_OPS]; /* completed OK: read, write, flush, trim */
+	uint64_t block_status;
+	uint64_t bytes_read, bytes_written;
+	uint64_t refused;	/* requests answered with an error before any I/O */
+	uint64_t io_errors;	/* requests the driver failed */
+	uint64_t dropped;	/* clients disconnected for breaking the protocol */
+};
+void td_nbd_get_stats(const struct td_nbd *n, struct td_nbd_stats *st);
 
 #endif

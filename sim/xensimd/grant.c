@@ -201,24 +201,68 @@ int xsd_gnt_unmap(struct xsd *x, struct xsd_conn *c, const struct xsim_gnt_batch
 	return err;
 }
 
-/* Copy @len bytes between the caller's memory and a domain page. */
-static int16_t local_copy(struct xsd_conn *c, uint64_t virt, void *page_ptr, uint16_t len,
-			  int to_local)
-{
-	/* process_vm_* call the caller's buffer "remote" and ours "local" */
-	struct iovec caller = { (void *)(uintptr_t)virt, len };
-	struct iovec mine = { page_ptr, len };
-	ssize_t n;
+/*
+ * Grant copy. Segments that move bytes between a domain page and the
+ * caller's memory are validated and pinned one by one, then moved with one
+ * process_vm_readv/writev per run of same-direction segments (up to
+ * COPY_IOV) rather than one system call per segment: one GNTTABOP_copy
+ * hypercall on Xen copies its whole batch inside the hypervisor, and a
+ * syscall per 4 KiB page made xensimd the bottleneck of the network path.
+ * Each segment still succeeds or fails on its own: process_vm_* never
+ * splits an iovec element, so the byte count it returns says exactly which
+ * segments were done; the one it stopped at failed, the rest are retried.
+ */
+#define COPY_IOV 1024u
 
-	if (to_local)
-		n = process_vm_writev(c->pid, &mine, 1, &caller, 1, 0);
-	else
-		n = process_vm_readv(c->pid, &mine, 1, &caller, 1, 0);
-	return n == (ssize_t)len ? GNTST_okay : GNTST_bad_virt_addr;
+struct copy_run {
+	struct xsd_conn *c;
+	int to_local;	   /* direction of the pending run */
+	uint32_t n;
+	struct iovec mine[COPY_IOV], caller[COPY_IOV];
+	uint32_t seg[COPY_IOV]; /* index into status[] */
+	/* pins to drop once the run is done */
+	struct xsd_dom *dom[COPY_IOV];
+	uint32_t ref[COPY_IOV];
+};
+
+static void run_flush(struct copy_run *r, int16_t *status)
+{
+	uint32_t i = 0;
+
+	while (i < r->n) {
+		ssize_t n;
+		size_t done = 0;
+
+		/* process_vm_* call the caller's buffer "remote" and ours "local" */
+		if (r->to_local)
+			n = process_vm_writev(r->c->pid, &r->mine[i], r->n - i, &r->caller[i], r->n - i, 0);
+		else
+			n = process_vm_readv(r->c->pid, &r->mine[i], r->n - i, &r->caller[i], r->n - i, 0);
+		if (n < 0 && errno != EFAULT) {
+			/* the caller is gone or out of reach: nothing more moves */
+			for (; i < r->n; i++)
+				status[r->seg[i]] = GNTST_bad_virt_addr;
+			break;
+		}
+		/* whole elements only: every segment below n bytes is done */
+		for (; i < r->n && n > 0 && done + r->caller[i].iov_len <= (size_t)n; i++) {
+			done += r->caller[i].iov_len;
+			status[r->seg[i]] = GNTST_okay;
+		}
+		if (i < r->n)
+			status[r->seg[i++]] = GNTST_bad_virt_addr; /* where it stopped */
+	}
+	for (i = 0; i < r->n; i++)
+		xsd_gnt_unpin(r->dom[i], r->ref[i], r->to_local ? 0 : 1);
+	r->n = 0;
 }
 
-static int16_t copy_one(struct xsd *x, struct xsd_conn *c, const struct xsim_gnt_copy_seg *s)
+/* Validate and pin segment @s; either copy it now (gref to gref) or queue
+ * it on @r. Returns its status if decided now, or 1 if it was queued. */
+static int16_t copy_one(struct xsd *x, struct copy_run *r, const struct xsim_gnt_copy_seg *s,
+			uint32_t idx, int16_t *status)
 {
+	struct xsd_conn *c = r->c;
 	struct xsd_dom *sd = NULL, *dd = NULL;
 	uint64_t sgfn = 0, dgfn = 0;
 	int16_t st;
@@ -248,29 +292,45 @@ static int16_t copy_one(struct xsd *x, struct xsd_conn *c, const struct xsim_gnt
 		}
 	}
 	if (src_g && dst_g) {
+		/* copies land in segment order: finish what is queued first */
+		if (r->n)
+			run_flush(r, status);
 		memmove(dd->mem + dgfn * XSIM_PAGE_SIZE + s->dst_off,
 			sd->mem + sgfn * XSIM_PAGE_SIZE + s->src_off, s->len);
-		st = GNTST_okay;
-	} else if (src_g) {
-		st = local_copy(c, s->dst_virt, sd->mem + sgfn * XSIM_PAGE_SIZE + s->src_off,
-				s->len, 1);
-	} else {
-		st = local_copy(c, s->src_virt, dd->mem + dgfn * XSIM_PAGE_SIZE + s->dst_off,
-				s->len, 0);
-	}
-	if (src_g)
 		xsd_gnt_unpin(sd, s->src_ref, 0);
-	if (dst_g)
 		xsd_gnt_unpin(dd, s->dst_ref, 1);
-	return st;
+		return GNTST_okay;
+	}
+	if (r->n && (r->n == COPY_IOV || r->to_local != src_g))
+		run_flush(r, status);
+	r->to_local = src_g;
+	r->seg[r->n] = idx;
+	r->caller[r->n].iov_base = (void *)(uintptr_t)(src_g ? s->dst_virt : s->src_virt);
+	r->caller[r->n].iov_len = s->len;
+	r->mine[r->n].iov_base = src_g ? sd->mem + sgfn * XSIM_PAGE_SIZE + s->src_off
+				       : dd->mem + dgfn * XSIM_PAGE_SIZE + s->dst_off;
+	r->mine[r->n].iov_len = s->len;
+	r->dom[r->n] = src_g ? sd : dd;
+	r->ref[r->n] = src_g ? s->src_ref : s->dst_ref;
+	r->n++;
+	return 1;
 }
 
 int xsd_gnt_copy(struct xsd *x, struct xsd_conn *c, uint32_t count,
 		 const struct xsim_gnt_copy_seg *segs, int16_t *status)
 {
+	static struct copy_run run;
+
 	/* Each segment succeeds or fails on its own, as GNTTABOP_copy does. */
-	for (uint32_t i = 0; i < count; i++)
-		status[i] = copy_one(x, c, &segs[i]);
+	run.c = c;
+	run.n = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		int16_t st = copy_one(x, &run, &segs[i], i, status);
+		if (st != 1)
+			status[i] = st;
+	}
+	if (run.n)
+		run_flush(&run, status);
 	return 0;
 }
 

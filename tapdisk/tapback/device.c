@@ -103,7 +103,7 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents);
 static void dev_start(struct tb_state *s, struct tb_device *dev)
 {
 	char sock[256];
-	const char *argv[10];
+	const char *argv[12];
 	int argc = 0, nul;
 	pid_t pid;
 
@@ -119,6 +119,11 @@ static void dev_start(struct tb_state *s, struct tb_device *dev)
 			 dev->devid);
 		argv[argc++] = "--ctl";
 		argv[argc++] = sock;
+	}
+	if (!s->cfg.no_nbd) {
+		/* dom0 access to the disk: beside the control socket */
+		argv[argc++] = "--nbd";
+		argv[argc++] = "auto";
 	}
 	argv[argc] = NULL;
 

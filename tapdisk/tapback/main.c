@@ -150,7 +150,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: pvio-tapback [--engine E] [--tapdisk PATH] [--ctl-dir DIR] [--log FILE]\n"
+		"Usage: pvio-tapback [--engine E] [--tapdisk PATH] [--ctl-dir DIR] [--no-nbd] [--log FILE]\n"
 		"Supervise pvio's block backends in dom0: watch /local/domain/0/backend/vbd3\n"
 		"and /local/domain/0/backend/vbd; for each device with online=1 start one\n"
 		"`tapdisk --backend DIR`; restart a tapdisk that dies abnormally while its\n"
@@ -163,6 +163,9 @@ static void usage(FILE *f)
 		"                  tree, else %s/tapdisk)\n"
 		"  --ctl-dir DIR   give tapdisk --ctl DIR/tapdisk-DOMID-DEVID.sock (default:\n"
 		"                  tapdisk's own, $PVIO_CTL_DIR or $XENSIM_DIR/tapdisk or /run/pvio)\n"
+		"  --no-nbd        do not export the disks over NBD (default: each tapdisk gets\n"
+		"                  --nbd auto, an NBD socket tapdisk-DOMID-DEVID.nbd beside its\n"
+		"                  control socket, for qemu-img, nbdinfo and nbdcopy in dom0)\n"
 		"  --log FILE      append our log and the tapdisks' stderr to FILE (default\n"
 		"                  stderr, which systemd sends to the journal)\n"
 		"  --help          this text\n"
@@ -203,6 +206,7 @@ int main(int argc, char **argv)
 		{ "tapdisk", required_argument, NULL, 't' },
 		{ "ctl-dir", required_argument, NULL, 'c' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "no-nbd", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -239,6 +243,9 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			log = optarg;
+			break;
+		case 'N':
+			s->cfg.no_nbd = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -293,9 +300,9 @@ int main(int argc, char **argv)
 	ev_signal_start(s->loop, &sigterm);
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_start(s->loop, &sigint);
-	tb_log(s, "started: tapdisk %s%s%s%s%s", tapdisk, s->cfg.engine ? ", engine " : "",
+	tb_log(s, "started: tapdisk %s%s%s%s%s%s", tapdisk, s->cfg.engine ? ", engine " : "",
 	       s->cfg.engine ? s->cfg.engine : "", s->cfg.ctl_dir ? ", ctl dir " : "",
-	       s->cfg.ctl_dir ? s->cfg.ctl_dir : "");
+	       s->cfg.ctl_dir ? s->cfg.ctl_dir : "", s->cfg.no_nbd ? ", no NBD export" : "");
 	/* devices attached before we started; the watches' first events would
 	 * also find them, and a second look changes nothing */
 	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++)

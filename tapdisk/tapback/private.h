@@ -24,6 +24,7 @@ struct tb_config {
 	const char *tapdisk;  /* tapdisk binary */
 	const char *engine;   /* --engine passed through, or NULL */
 	const char *ctl_dir;  /* --ctl DIR/tapdisk-D-N.sock passed, or NULL */
+	bool no_nbd;          /* else every tapdisk gets --nbd auto */
 	int log_fd;           /* where our log (and tapdisks' stderr) go */
 };
 

@@ -39,6 +39,7 @@
 #define TMO 10000 /* ms: a deadline, never a synchronisation */
 #define IMG_SECTORS 16384ull /* 8 MiB */
 #define NDATA 24 /* data pages the guest owns */
+#define NBIG 257 /* pages for indirect requests (one more than the limit) */
 
 static int failures, checks;
 static const char *xensim_bin, *tapdisk_bin, *tapctl_bin;
@@ -219,20 +220,26 @@ static void vbd_create(struct vbd *v, uint32_t devid, int readonly, const char *
 static pid_t children[16];
 static int nchildren;
 
-static void tapdisk_start(struct vbd *v, const char *engine)
+/* Start tapdisk for @v; @extra: more options (NULL-terminated), or NULL. */
+static void tapdisk_start_args(struct vbd *v, const char *engine, const char *const *extra)
 {
 	v->pid = fork();
 	if (v->pid < 0)
 		die("fork");
 	if (v->pid == 0) {
+		const char *argv[32] = { "xensim", "run", "0", "--", tapdisk_bin, "--backend", v->be,
+					 "--engine", engine, "--log", v->log };
+		int n = 11;
 		/* stdout/stderr must not keep the test's pipes open */
 		int nul = open("/dev/null", O_RDWR);
 		if (nul >= 0) {
 			dup2(nul, 1);
 			dup2(nul, 2);
 		}
-		execl(xensim_bin, "xensim", "run", "0", "--", tapdisk_bin, "--backend", v->be,
-		      "--engine", engine, "--log", v->log, (char *)NULL);
+		for (int i = 0; extra && extra[i] && n < 31; i++)
+			argv[n++] = extra[i];
+		argv[n] = NULL;
+		execv(xensim_bin, (char *const *)argv);
 		_exit(127);
 	}
 	if (nchildren < 16)
@@ -240,6 +247,11 @@ static void tapdisk_start(struct vbd *v, const char *engine)
 	v->pidfd = (int)syscall(SYS_pidfd_open, v->pid, 0);
 	if (v->pidfd < 0)
 		die("pidfd_open: %s", strerror(errno));
+}
+
+static void tapdisk_start(struct vbd *v, const char *engine)
+{
+	tapdisk_start_args(v, engine, NULL);
 }
 
 /* Wait for tapdisk to exit; returns its exit status, -1 at the deadline. */
@@ -303,6 +315,10 @@ struct fe {
 	grant_ref_t ungranted;		/* allocated, never granted */
 	struct page foreign;		/* granted to another domain */
 	unsigned long events;
+	/* indirect requests: data pages and descriptor pages (fe_big_pages) */
+	struct page big[NBIG];
+	struct page ind[2];
+	int have_big;
 };
 
 static void on_evt(struct pvio_evtchn *e, evtchn_port_t p, void *arg)
@@ -328,6 +344,17 @@ static void fe_pages(struct fe *f)
 	page_grant(&f->foreign, (domid_t)(dom + 7), 0);
 	if (pvio_gnt_alloc_refs(gd, 1, &f->ungranted))
 		die("alloc ref");
+}
+
+static void fe_big_pages(struct fe *f)
+{
+	if (f->have_big)
+		return;
+	for (int i = 0; i < NBIG; i++)
+		page_grant(&f->big[i], 0, 0);
+	for (int i = 0; i < 2; i++)
+		page_grant(&f->ind[i], 0, 0);
+	f->have_big = 1;
 }
 
 static void fpath(struct fe *f, char *p, size_t n, const char *k)
@@ -497,6 +524,38 @@ static struct pvio_blkif_request mkreq(uint8_t op, uint64_t sector, int nseg, co
 	return r;
 }
 
+/*
+ * An indirect request: header on the ring, @nseg descriptors (segment i:
+ * pages[i], sectors first..last) written into the descriptor page @ind
+ * (and the next one past 512 segments).
+ */
+static struct pvio_blkif_request mkind(uint8_t iop, uint64_t sector, unsigned nseg, const struct page *ind,
+				       const struct page *pages, uint8_t first, uint8_t last)
+{
+	struct pvio_blkif_request_indirect in;
+	struct pvio_blkif_request r;
+	unsigned per = PVIO_BLKIF_SEGS_PER_INDIRECT_FRAME;
+
+	memset(&in, 0, sizeof(in));
+	in.operation = PVIO_BLKIF_OP_INDIRECT;
+	in.indirect_op = iop;
+	in.nr_segments = (uint16_t)nseg;
+	in.id = next_id++;
+	in.sector_number = sector;
+	for (unsigned i = 0; i < nseg && i < 2 * per; i++) {
+		struct pvio_blkif_request_segment *d = ind[i / per].va;
+		d[i % per].gref = pages[i % NBIG].ref;
+		d[i % per].first_sect = first;
+		d[i % per].last_sect = last;
+		d[i % per]._pad[0] = d[i % per]._pad[1] = 0;
+	}
+	for (unsigned k = 0; k * per < nseg && k < PVIO_BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST; k++)
+		in.indirect_grefs[k] = ind[k < 2 ? k : 1].ref;
+	memset(&r, 0, sizeof(r));
+	memcpy(&r, &in, sizeof(in));
+	return r;
+}
+
 static uint8_t pat(uint32_t seed, uint32_t i)
 {
 	uint32_t x = seed * 2654435761u + i * 40503u;
@@ -513,6 +572,14 @@ static void check_still_serving(struct fe *f, const char *after)
 	      "good read after %s: id %" PRIu64 "/%" PRIu64 " status %d", after, rs.id, rq.id, rs.status);
 }
 
+/* The operation a response must echo: indirect_op for an indirect
+ * request (as Linux blkback does and Linux blkfront checks). */
+static uint8_t rsp_op_of(const struct pvio_blkif_request *rq)
+{
+	return rq->operation == PVIO_BLKIF_OP_INDIRECT ? rq->nr_segments /* indirect_op */
+						       : rq->operation;
+}
+
 static void expect_status(struct fe *f, struct pvio_blkif_request rq, int status, const char *what)
 {
 	struct pvio_blkif_response rs = fe_do(f, &rq);
@@ -520,10 +587,10 @@ static void expect_status(struct fe *f, struct pvio_blkif_request rq, int status
 		exp_unsupported++;
 	else if (status == PVIO_BLKIF_RSP_ERROR)
 		exp_invalid++;
-	CHECK(rs.id == rq.id && rs.status == status && rs.operation == rq.operation &&
+	CHECK(rs.id == rq.id && rs.status == status && rs.operation == rsp_op_of(&rq) &&
 	      rs._pad1 == 0 && rs._pad2 == 0,
-	      "%s: id %" PRIu64 " (want %" PRIu64 ") status %d (want %d) op %u pads %u/%u", what, rs.id,
-	      rq.id, rs.status, status, rs.operation, rs._pad1, rs._pad2);
+	      "%s: id %" PRIu64 " (want %" PRIu64 ") status %d (want %d) op %u (want %u) pads %u/%u",
+	      what, rs.id, rq.id, rs.status, status, rs.operation, rsp_op_of(&rq), rs._pad1, rs._pad2);
 	check_still_serving(f, what);
 }
 
@@ -635,8 +702,6 @@ static void test_malformed(struct fe *f)
 		      PVIO_BLKIF_RSP_EOPNOTSUPP, "barrier (not advertised)");
 	expect_status(f, mkreq(PVIO_BLKIF_OP_DISCARD, 0, 0, f->data, 0, 0), PVIO_BLKIF_RSP_EOPNOTSUPP,
 		      "discard (not advertised)");
-	expect_status(f, mkreq(PVIO_BLKIF_OP_INDIRECT, 0, 0, f->data, 0, 0), PVIO_BLKIF_RSP_EOPNOTSUPP,
-		      "indirect (not advertised)");
 	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, 0, 0, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR, "read, 0 segments");
 	expect_status(f, mkreq(PVIO_BLKIF_OP_WRITE, 0, 0, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR, "write, 0 segments");
 	rq = mkreq(PVIO_BLKIF_OP_READ, 0, 11, f->data, 0, 7);
@@ -810,6 +875,349 @@ static void test_overrun(struct fe *f)
 	check_still_serving(f, "reconnect after overrun");
 }
 
+/* Segments i of @pages (sectors first..last each) equal the image from
+ * @sector on.  Returns 1 if every byte matches. */
+static int image_matches(struct vbd *v, uint64_t sector, const struct page *pages, unsigned nseg, int first,
+			 int last)
+{
+	int secs = last - first + 1;
+	uint8_t buf[4096];
+
+	for (unsigned i = 0; i < nseg; i++) {
+		size_t len = (size_t)secs * 512;
+		off_t off = (off_t)((sector + (uint64_t)i * (uint64_t)secs) * 512);
+		if (pread(v->img_fd, buf, len, off) != (ssize_t)len ||
+		    memcmp(buf, (const uint8_t *)pages[i].va + first * 512, len))
+			return 0;
+	}
+	return 1;
+}
+
+static void fill_pages(struct page *pages, unsigned n, uint32_t seed)
+{
+	for (unsigned i = 0; i < n; i++)
+		for (uint32_t b = 0; b < 4096; b++)
+			((uint8_t *)pages[i].va)[b] = pat(seed, i * 4096 + b);
+}
+
+static unsigned long ind_good; /* indirect requests answered OK (tapdisk counts them) */
+
+/* One good indirect write then read of @nseg segments at @sector, each
+ * verified against the image. */
+static void indirect_rw(struct fe *f, struct counts *c, uint64_t sector, unsigned nseg, int first, int last,
+			uint32_t seed, const char *what)
+{
+	struct pvio_blkif_request rq;
+	struct pvio_blkif_response rs;
+
+	fill_pages(f->big, nseg, seed);
+	rq = mkind(PVIO_BLKIF_OP_WRITE, sector, nseg, f->ind, f->big, (uint8_t)first, (uint8_t)last);
+	rs = fe_do(f, &rq);
+	CHECK(rs.id == rq.id && rs.status == 0 && rs.operation == PVIO_BLKIF_OP_WRITE,
+	      "%s: indirect write of %u segments: status %d op %u", what, nseg, rs.status, rs.operation);
+	CHECK(image_matches(f->v, sector, f->big, nseg, first, last), "%s: indirect write of %u segments: "
+	      "image differs", what, nseg);
+	for (unsigned i = 0; i < nseg; i++)
+		memset(f->big[i].va, 0x5a, 4096);
+	rq = mkind(PVIO_BLKIF_OP_READ, sector, nseg, f->ind, f->big, (uint8_t)first, (uint8_t)last);
+	rs = fe_do(f, &rq);
+	CHECK(rs.id == rq.id && rs.status == 0 && rs.operation == PVIO_BLKIF_OP_READ,
+	      "%s: indirect read of %u segments: status %d op %u", what, nseg, rs.status, rs.operation);
+	CHECK(image_matches(f->v, sector, f->big, nseg, first, last), "%s: indirect read of %u segments: "
+	      "data differs from the image", what, nseg);
+	if (c) {
+		c->writes++;
+		c->reads++;
+	}
+	ind_good += 2;
+}
+
+/* Indirect descriptors (tapdisk's default, 256): good requests of 12..256
+ * segments verified both ways, then every field of the header and of the
+ * descriptor pages made hostile; each is refused and the ring keeps
+ * serving.  Nothing stays mapped afterwards. */
+static void test_indirect(struct fe *f, struct counts *c, unsigned max)
+{
+	struct pvio_blkif_request rq;
+	struct pvio_blkif_request_indirect *in = (struct pvio_blkif_request_indirect *)&rq;
+	struct pvio_blkif_request_segment *d;
+	char p[256];
+
+	fe_big_pages(f);
+	snprintf(p, sizeof(p), "%s/feature-max-indirect-segments", f->v->be);
+	CHECK(xr_int(xsg, p) == (int)max, "feature-max-indirect-segments is not %u", max);
+
+	indirect_rw(f, c, 2048, max, 0, 7, 41, "1 MiB");
+	indirect_rw(f, c, 4096 + 3, 12, 1, 6, 42, "12 partial segments");
+	indirect_rw(f, c, 6000, 100, 0, 7, 43, "100 segments");
+	/* the grefs past the pages nr_segments needs are never looked at */
+	rq = mkind(PVIO_BLKIF_OP_READ, 0, 12, f->ind, f->big, 0, 7);
+	for (int k = 1; k < PVIO_BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST; k++)
+		in->indirect_grefs[k] = 0xdeadbeef;
+	struct pvio_blkif_response rs = fe_do(f, &rq);
+	CHECK(rs.id == rq.id && rs.status == 0, "indirect read with garbage in unused indirect_grefs: %d", rs.status);
+	c->reads++;
+	ind_good++;
+	/* a descriptor page granted read-only is enough: the backend only reads it */
+	rq = mkind(PVIO_BLKIF_OP_READ, 0, 12, &f->ro, f->big, 0, 7);
+	rs = fe_do(f, &rq);
+	CHECK(rs.id == rq.id && rs.status == 0, "indirect read with a read-only descriptor page: %d", rs.status);
+	c->reads++;
+	ind_good++;
+
+	/* the header */
+	static const struct { uint8_t op; const char *what; } bad_ops[] = {
+		{ PVIO_BLKIF_OP_FLUSH_DISKCACHE, "indirect_op flush" },
+		{ PVIO_BLKIF_OP_WRITE_BARRIER, "indirect_op barrier" },
+		{ PVIO_BLKIF_OP_DISCARD, "indirect_op discard" },
+		{ PVIO_BLKIF_OP_INDIRECT, "indirect_op indirect" },
+		{ PVIO_BLKIF_OP_RESERVED_1, "indirect_op reserved 4" },
+		{ 99, "indirect_op 99" },
+	};
+	for (size_t i = 0; i < sizeof(bad_ops) / sizeof(bad_ops[0]); i++)
+		expect_status(f, mkind(bad_ops[i].op, 0, 12, f->ind, f->big, 0, 7), PVIO_BLKIF_RSP_ERROR,
+			      bad_ops[i].what);
+	CHECK(log_has(f->v, "indirect_op 99 is not read (0) or write (1)"), "bad indirect_op not logged");
+	expect_status(f, mkind(PVIO_BLKIF_OP_READ, 0, 0, f->ind, f->big, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "indirect, 0 segments");
+	expect_status(f, mkind(PVIO_BLKIF_OP_READ, 0, max + 1, f->ind, f->big, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "indirect, one segment over the limit");
+	rq = mkind(PVIO_BLKIF_OP_WRITE, 0, 12, f->ind, f->big, 0, 7);
+	in->nr_segments = 65535;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect, 65535 segments");
+	snprintf(p, sizeof(p), "indirect nr_segments %u not in 1..%u", max + 1, max);
+	CHECK(log_has(f->v, p), "log does not say: %s", p);
+	/* the descriptor pages' grants */
+	rq = mkind(PVIO_BLKIF_OP_READ, 0, 12, f->ind, f->big, 0, 7);
+	in->indirect_grefs[0] = f->ungranted;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect page: ungranted gref");
+	in->indirect_grefs[0] = 0x7fffffff;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect page: gref beyond the table");
+	in->indirect_grefs[0] = f->foreign.ref;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect page: granted to another domain");
+	CHECK(log_has(f->v, "indirect page: grant map refused"), "indirect page map refusal not logged");
+	/* the descriptors */
+	rq = mkind(PVIO_BLKIF_OP_READ, 0, max, f->ind, f->big, 0, 7);
+	d = f->ind[0].va;
+	d[100].first_sect = 5;
+	d[100].last_sect = 4;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect: segment 100 first > last");
+	CHECK(log_has(f->v, "segment 100 sectors 5..4 not first <= last <= 7"), "bad descriptor not logged");
+	rq = mkind(PVIO_BLKIF_OP_READ, 0, max, f->ind, f->big, 0, 7);
+	d[max - 1].last_sect = 8;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect: last segment last_sect 8");
+	rq = mkind(PVIO_BLKIF_OP_WRITE, 0, max, f->ind, f->big, 0, 7);
+	d[0].first_sect = d[0].last_sect = 200;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect: segment 0 sectors 200..200");
+	rq = mkind(PVIO_BLKIF_OP_READ, 0, max, f->ind, f->big, 0, 7);
+	d[200].gref = f->ungranted;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect: segment 200 ungranted");
+	rq = mkind(PVIO_BLKIF_OP_WRITE, 0, 12, f->ind, f->big, 0, 7);
+	d[5].gref = f->foreign.ref;
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect: segment 5 granted to another domain");
+	rq = mkind(PVIO_BLKIF_OP_READ, 0, 12, f->ind, f->big, 0, 7);
+	d[3].gref = f->ro.ref;
+	memset(f->ro.va, 0x11, 4096);
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect: read into a read-only segment");
+	CHECK(((uint8_t *)f->ro.va)[0] == 0x11 && ((uint8_t *)f->ro.va)[4095] == 0x11,
+	      "indirect read wrote a read-only granted page");
+	rq = mkind(PVIO_BLKIF_OP_READ, 0, 12, f->ind, f->big, 0, 7);
+	memset(f->ind[0].va, 0xff, 4096); /* a page of garbage */
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "indirect: descriptor page of 0xff");
+	/* ranges */
+	expect_status(f, mkind(PVIO_BLKIF_OP_READ, IMG_SECTORS - 8ull * max + 1, max, f->ind, f->big, 0, 7),
+		      PVIO_BLKIF_RSP_ERROR, "indirect: range past the disk end");
+	expect_status(f, mkind(PVIO_BLKIF_OP_WRITE, UINT64_MAX - 7, 12, f->ind, f->big, 0, 7),
+		      PVIO_BLKIF_RSP_ERROR, "indirect: sector wrap");
+	expect_status(f, mkind(PVIO_BLKIF_OP_READ, UINT64_MAX / 512, 12, f->ind, f->big, 0, 7),
+		      PVIO_BLKIF_RSP_ERROR, "indirect: byte offset overflow");
+	/* still good after all that, and the last sectors of the disk are reachable */
+	indirect_rw(f, c, IMG_SECTORS - 8ull * max, max, 0, 7, 44, "disk end");
+	/* nothing of the refused requests stays mapped: every grant ends */
+	for (int i = 0; i < NBIG; i++) {
+		CHECK(pvio_gnt_end_access(gd, f->big[i].ref) == 0, "indirect data page %d still mapped", i);
+		pvio_gnt_grant_access(gd, f->big[i].ref, 0, f->big[i].gfn, 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		CHECK(pvio_gnt_end_access(gd, f->ind[i].ref) == 0, "descriptor page %d still mapped", i);
+		pvio_gnt_grant_access(gd, f->ind[i].ref, 0, f->ind[i].gfn, 0);
+	}
+}
+
+/* tapdisk --max-indirect-segments 0: nothing advertised, BLKIF_OP_INDIRECT
+ * answered EOPNOTSUPP (echoing indirect_op), direct requests still served. */
+static void run_indirect_off(const char *engine, uint32_t devid)
+{
+	static const char *const args[] = { "--max-indirect-segments", "0", NULL };
+	struct vbd v;
+	struct fe f;
+	char p[256], out[512];
+
+	memset(&f, 0, sizeof(f));
+	vbd_create(&v, devid, 0, "xvde");
+	f.v = &v;
+	fe_pages(&f);
+	fe_big_pages(&f);
+	tapdisk_start_args(&v, engine, args);
+	printf("# %s: indirect descriptors switched off\n", engine);
+	CHECK(fe_connect(&f, 0, "x86_64-abi") == 4, "no connection");
+	snprintf(p, sizeof(p), "%s/feature-max-indirect-segments", v.be);
+	CHECK(xr_int(xsg, p) == 0, "feature-max-indirect-segments is not 0 with --max-indirect-segments 0");
+	expect_status(&f, mkind(PVIO_BLKIF_OP_READ, 0, 12, f.ind, f.big, 0, 7), PVIO_BLKIF_RSP_EOPNOTSUPP,
+		      "indirect read (not advertised)");
+	expect_status(&f, mkind(PVIO_BLKIF_OP_WRITE, 0, 0, f.ind, f.big, 0, 0), PVIO_BLKIF_RSP_EOPNOTSUPP,
+		      "indirect write, 0 segments (not advertised)");
+	CHECK(log_has(&v, "indirect descriptors not advertised"), "refusal not logged");
+	CHECK(tapctl(&v, "destroy", out, sizeof(out)) == 0, "destroy: %s", out);
+	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after destroy");
+	close(v.img_fd);
+}
+
+/* A disk of 4096-byte logical sectors (tapdisk --sector-size 4096, and a
+ * smaller indirect limit): the keys, aligned I/O verified, misaligned
+ * requests of every kind refused and logged. */
+static void run_sector4k(const char *engine, uint32_t devid)
+{
+	static const char *const args[] = { "--sector-size", "4096", "--max-indirect-segments", "32", NULL };
+	struct vbd v;
+	struct fe f;
+	struct pvio_blkif_request rq, d;
+	struct pvio_blkif_response rs;
+	char p[256], out[2048];
+	uint64_t n;
+	unsigned long misaligned = 0;
+
+	memset(&f, 0, sizeof(f));
+	vbd_create(&v, devid, 0, "xvdf");
+	snprintf(p, sizeof(p), "%s/discard-enable", v.be);
+	xw(xs0, p, "1");
+	f.v = &v;
+	fe_pages(&f);
+	fe_big_pages(&f);
+	tapdisk_start_args(&v, engine, args);
+	printf("# %s: 4096-byte logical sectors\n", engine);
+	CHECK(fe_connect(&f, 1, "x86_64-abi") == 4, "no connection");
+	snprintf(p, sizeof(p), "%s/sector-size", v.be);
+	CHECK(xr_int(xsg, p) == 4096, "sector-size is not 4096");
+	snprintf(p, sizeof(p), "%s/physical-sector-size", v.be);
+	CHECK(xr_int(xsg, p) == 4096, "physical-sector-size is not 4096");
+	snprintf(p, sizeof(p), "%s/sectors", v.be);
+	CHECK(xr_int(xsg, p) == (int)IMG_SECTORS, "sectors are not in 512-byte units");
+	snprintf(p, sizeof(p), "%s/feature-max-indirect-segments", v.be);
+	CHECK(xr_int(xsg, p) == 32, "feature-max-indirect-segments is not 32");
+
+	/* aligned: direct and indirect, verified */
+	fill_pages(f.data, 2, 51);
+	rq = mkreq(PVIO_BLKIF_OP_WRITE, 64, 2, f.data, 0, 7);
+	rs = fe_do(&f, &rq);
+	CHECK(rs.status == 0 && image_matches(&v, 64, f.data, 2, 0, 7), "aligned 4 KiB write: status %d", rs.status);
+	memset(f.data[0].va, 0, 4096);
+	memset(f.data[1].va, 0, 4096);
+	rq = mkreq(PVIO_BLKIF_OP_READ, 64, 2, f.data, 0, 7);
+	rs = fe_do(&f, &rq);
+	CHECK(rs.status == 0 && image_matches(&v, 64, f.data, 2, 0, 7), "aligned 4 KiB read: status %d", rs.status);
+	indirect_rw(&f, NULL, 1024, 32, 0, 7, 52, "4 KiB sectors, 32 segments");
+	expect_status(&f, mkind(PVIO_BLKIF_OP_READ, 1024, 33, f.ind, f.big, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "indirect, 33 segments over a limit of 32");
+
+	/* misaligned: each refused, logged, the image untouched */
+	static const struct { uint64_t sector; int nseg, first, last; const char *what; } bad[] = {
+		{ 1, 1, 0, 7, "start sector 1" },
+		{ 4, 2, 0, 7, "start sector 4" },
+		{ 8, 1, 0, 3, "half a block" },
+		{ 8, 1, 4, 7, "second half of a block" },
+		{ 8, 1, 1, 7, "a segment from sector 1" },
+		{ 8, 1, 0, 0, "one 512-byte sector" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fill_pages(f.data, 2, 53);
+		expect_status(&f, mkreq(PVIO_BLKIF_OP_WRITE, bad[i].sector, bad[i].nseg, f.data, (uint8_t)bad[i].first,
+					(uint8_t)bad[i].last), PVIO_BLKIF_RSP_ERROR, bad[i].what);
+		misaligned++;
+	}
+	expect_status(&f, mkreq(PVIO_BLKIF_OP_READ, 3, 1, f.data, 0, 7), PVIO_BLKIF_RSP_ERROR, "read at sector 3");
+	misaligned++;
+	expect_status(&f, mkreq(PVIO_BLKIF_OP_FLUSH_DISKCACHE, 12, 1, f.data, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "flush with misaligned data");
+	misaligned++;
+	rq = mkind(PVIO_BLKIF_OP_WRITE, 1024, 20, f.ind, f.big, 0, 7);
+	((struct pvio_blkif_request_segment *)f.ind[0].va)[19].last_sect = 3; /* the tail: half a block */
+	expect_status(&f, rq, PVIO_BLKIF_RSP_ERROR, "indirect with a half-block last segment");
+	misaligned++;
+	expect_status(&f, mkind(PVIO_BLKIF_OP_READ, 1028, 12, f.ind, f.big, 0, 7), PVIO_BLKIF_RSP_ERROR,
+		      "indirect at sector 1028");
+	misaligned++;
+	static const struct { uint64_t sector, n; const char *what; } bad_discard[] = {
+		{ 4, 8, "discard at sector 4" },
+		{ 8, 4, "discard of 4 sectors" },
+		{ 8, 9, "discard of 9 sectors" },
+	};
+	for (size_t i = 0; i < sizeof(bad_discard) / sizeof(bad_discard[0]); i++) {
+		d = mkreq(PVIO_BLKIF_OP_DISCARD, bad_discard[i].sector, 0, f.data, 0, 0);
+		n = bad_discard[i].n;
+		memcpy(&d.seg[0], &n, sizeof(n));
+		expect_status(&f, d, PVIO_BLKIF_RSP_ERROR, bad_discard[i].what);
+		misaligned++;
+	}
+	CHECK(log_has(&v, "not aligned to the 4096-byte logical sector"), "misaligned refusals not logged");
+	/* none of the refused writes (sectors 1..15) reached the image */
+	uint8_t ib[16 * 512];
+	CHECK(pread(v.img_fd, ib, sizeof(ib), 0) == (ssize_t)sizeof(ib), "pread");
+	for (uint64_t i = 0; i < sizeof(ib); i++)
+		if (ib[i] != (uint8_t)(i * 131 >> 9 ^ i)) {
+			CHECK(0, "a refused misaligned write changed byte %" PRIu64 " of the image", i);
+			break;
+		}
+	/* an aligned discard is fine and reads back zeros */
+	d = mkreq(PVIO_BLKIF_OP_DISCARD, 64, 0, f.data, 0, 0);
+	n = 16;
+	memcpy(&d.seg[0], &n, sizeof(n));
+	rs = fe_do(&f, &d);
+	CHECK(rs.status == 0, "aligned discard: %d", rs.status);
+	uint8_t zb[8192], zero[8192] = { 0 };
+	CHECK(pread(v.img_fd, zb, sizeof(zb), 64 * 512) == (ssize_t)sizeof(zb) && !memcmp(zb, zero, sizeof(zb)),
+	      "discarded 4 KiB blocks do not read as zeros");
+	CHECK(tapctl(&v, "stats", out, sizeof(out)) == 0, "stats");
+	const char *m = strstr(out, "\"misaligned\":");
+	unsigned long got = 0;
+	CHECK(m && sscanf(m, "\"misaligned\":%lu", &got) == 1 && got == misaligned,
+	      "stats count %lu misaligned requests, want %lu: %s", got, misaligned, out);
+	CHECK(strstr(out, "\"sector_size\":4096") != NULL, "stats: no sector_size 4096: %s", out);
+	CHECK(tapctl(&v, "destroy", out, sizeof(out)) == 0, "destroy: %s", out);
+	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after destroy");
+	close(v.img_fd);
+}
+
+/* Bad command-line values and an image that is not whole 4 KiB blocks:
+ * tapdisk exits 1 (the latter with the reason in its log). */
+static void run_bad_options(uint32_t devid)
+{
+	static const char *const bad[][3] = {
+		{ "--max-indirect-segments", "257", NULL },
+		{ "--max-indirect-segments", "-1", NULL },
+		{ "--max-indirect-segments", "x", NULL },
+		{ "--max-indirect-segments", "", NULL },
+		{ "--sector-size", "1024", NULL },
+		{ "--sector-size", "0", NULL },
+		{ "--sector-size", "4096x", NULL },
+	};
+	static const char *const s4k[] = { "--sector-size", "4096", NULL };
+	struct vbd v;
+
+	printf("# bad tapdisk options, image not whole 4 KiB blocks\n");
+	vbd_create(&v, devid, 0, "xvdg");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tapdisk_start_args(&v, "io_uring", bad[i]);
+		CHECK(tapdisk_wait(&v, TMO) == 1, "tapdisk %s '%s' did not exit 1", bad[i][0], bad[i][1]);
+	}
+	if (ftruncate(v.img_fd, (off_t)(IMG_SECTORS * 512 + 512)) < 0)
+		die("ftruncate");
+	tapdisk_start_args(&v, "io_uring", s4k);
+	CHECK(tapdisk_wait(&v, TMO) == 1, "tapdisk served an image of 4 KiB blocks plus 512 bytes");
+	CHECK(log_has(&v, "is not a multiple of the 4096-byte logical sector"), "refusal not logged");
+	close(v.img_fd);
+}
+
 static void run_vbd(const char *engine, uint32_t devid, int full)
 {
 	struct vbd v;
@@ -842,6 +1250,11 @@ static void run_vbd(const char *engine, uint32_t devid, int full)
 	if (full) {
 		printf("# malformed requests\n");
 		good_reads = exp_invalid = exp_unsupported = 0;
+		/* first: the core logs only the first 32 refusals of a
+		 * connection, and these checks read the log */
+		printf("# %s: indirect descriptors, good and hostile\n", engine);
+		ind_good = 0;
+		test_indirect(&f, &c, 256);
 		test_malformed(&f);
 		c.reads += good_reads;
 		c.writes += 1; /* from the read-only grant */
@@ -858,6 +1271,16 @@ static void run_vbd(const char *engine, uint32_t devid, int full)
 	      "stats: writes %lu/%lu flushes %lu/%lu invalid %lu/%lu unsupported %lu/%lu in flight %lu", w,
 	      c.writes, fl, c.flushes, inv, invalid, uns, unsupported, infl);
 	CHECK(r == c.reads, "stats: reads %lu, expected %lu", r, c.reads);
+	if (full) {
+		char so[2048];
+		unsigned long ni = 0, mi = 0;
+		const char *q;
+		CHECK(tapctl(&v, "stats", so, sizeof(so)) == 0, "tapctl stats");
+		q = strstr(so, "\"indirect\":{\"max_segments\":");
+		CHECK(q && sscanf(q, "\"indirect\":{\"max_segments\":%lu,\"requests\":%lu", &mi, &ni) == 2 &&
+		      mi == 256 && ni == ind_good, "stats: indirect %lu/%lu requests, limit %lu: %s", ni, ind_good,
+		      mi, so);
+	}
 	CHECK(tapctl(&v, "list", out, sizeof(out)) == 0 && strstr(out, "xvda connected"), "tapctl list: %s", out);
 
 	printf("# %s: pause/unpause\n", engine);
@@ -1038,6 +1461,55 @@ static void run_readonly(const char *engine, uint32_t devid)
 	CHECK(pread(v.img_fd, img, 8192, 64 * 512) == 8192 && !memcmp(img, f.data[0].va, 4096) &&
 	      !memcmp(img + 4096, f.data[1].va, 4096), "x86_32 read data");
 
+	/* indirect in the x86_32 layout: a read of 40 segments is served, a
+	 * write to the read-only disk refused; responses echo indirect_op */
+	struct pvio_blkif_x86_32_request_indirect i32;
+	struct pvio_blkif_request nat;
+	fe_big_pages(&f);
+	for (int i = 0; i < 40; i++)
+		memset(f.big[i].va, 0x77, 4096);
+	nat = mkind(PVIO_BLKIF_OP_READ, 256, 40, f.ind, f.big, 0, 7);
+	memset(&i32, 0, sizeof(i32));
+	i32.operation = PVIO_BLKIF_OP_INDIRECT;
+	i32.indirect_op = PVIO_BLKIF_OP_READ;
+	i32.nr_segments = 40;
+	i32.id = 0x5555aaaa0001ull;
+	i32.sector_number = 256;
+	i32.indirect_grefs[0] = ((struct pvio_blkif_request_indirect *)&nat)->indirect_grefs[0];
+	memset(&r32, 0, sizeof(r32));
+	memcpy(&r32, &i32, sizeof(i32));
+	pvio_ring_blkif_x86_32_put_request(&fr32, &r32);
+	i32.indirect_op = PVIO_BLKIF_OP_WRITE;
+	i32.id++;
+	memset(&r32, 0, sizeof(r32));
+	memcpy(&r32, &i32, sizeof(i32));
+	pvio_ring_blkif_x86_32_put_request(&fr32, &r32);
+	if (pvio_ring_front_push_requests(&fr32))
+		pvio_evtchn_notify(gev, (evtchn_port_t)f.port);
+	got = 0;
+	end = now_ms() + TMO;
+	while (got < 2 && now_ms() < end) {
+		int n = pvio_ring_front_poll_responses(&fr32);
+		if (n == 0)
+			n = pvio_ring_front_final_check(&fr32);
+		if (n > 0) {
+			while (got < 2 && pvio_ring_blkif_x86_32_copy_response(&fr32, &rs32[got]) == 1)
+				got++;
+			continue;
+		}
+		pvio_evtchn_wait(gev, (int)(end - now_ms()));
+	}
+	ok_read = ok_bad = 0;
+	for (int i = 0; i < got; i++) {
+		ok_read |= rs32[i].id == 0x5555aaaa0001ull && rs32[i].status == 0 &&
+			   rs32[i].operation == PVIO_BLKIF_OP_READ;
+		ok_bad |= rs32[i].id == 0x5555aaaa0002ull && rs32[i].status == PVIO_BLKIF_RSP_ERROR &&
+			  rs32[i].operation == PVIO_BLKIF_OP_WRITE;
+	}
+	CHECK(got == 2 && ok_read && ok_bad, "x86_32 indirect: got %d (read ok %d, write refused %d)", got,
+	      ok_read, ok_bad);
+	CHECK(image_matches(&v, 256, f.big, 40, 0, 7), "x86_32 indirect read data");
+
 	printf("# tapctl destroy\n");
 	CHECK(tapctl(&v, "destroy", out, sizeof(out)) == 0 && strstr(out, "\"ok\":true"), "destroy: %s", out);
 	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after destroy");
@@ -1098,6 +1570,44 @@ static void run_persistent(const char *engine, uint32_t devid)
 	CHECK(maps >= 1 && maps <= NDATA && hits > maps,
 	      "persistent grants: %lu maps, %lu hits (want each data page mapped once, then hits)", maps, hits);
 
+	/* indirect requests with persistent grants: data pages and the
+	 * descriptor page go through the cache, so a second round maps nothing */
+	printf("# %s: indirect descriptors with persistent grants\n", engine);
+	fe_big_pages(&f);
+	indirect_rw(&f, NULL, 1024, 64, 0, 7, 61, "persistent, round 1");
+	unsigned long maps1 = 0, hits1 = 0, maps2 = 0, hits2 = 0;
+	CHECK(tapctl(&v, "stats", out, sizeof(out)) == 0, "tapctl stats");
+	pg = strstr(out, "\"persistent_grants\":{\"maps\":");
+	CHECK(pg && sscanf(pg, "\"persistent_grants\":{\"maps\":%lu,\"hits\":%lu", &maps1, &hits1) == 2 &&
+	      maps1 >= maps + 64 + 1, "indirect round 1 did not map through the cache: %s", out);
+	indirect_rw(&f, NULL, 2048, 64, 0, 7, 62, "persistent, round 2");
+	CHECK(tapctl(&v, "stats", out, sizeof(out)) == 0, "tapctl stats");
+	pg = strstr(out, "\"persistent_grants\":{\"maps\":");
+	CHECK(pg && sscanf(pg, "\"persistent_grants\":{\"maps\":%lu,\"hits\":%lu", &maps2, &hits2) == 2 &&
+	      maps2 == maps1 && hits2 >= hits1 + 2 * 65,
+	      "indirect round 2: maps %lu -> %lu, hits %lu -> %lu (want no new map, 2 * 65 hits)", maps1, maps2,
+	      hits1, hits2);
+	/* a descriptor page that is a data page of a request in flight: refused */
+	rq[0] = mkreq(PVIO_BLKIF_OP_READ, 16, 1, f.data, 0, 7);
+	rq[1] = mkind(PVIO_BLKIF_OP_READ, 24, 12, f.ind, f.big, 0, 7);
+	((struct pvio_blkif_request_indirect *)&rq[1])->indirect_grefs[0] = f.data[0].ref;
+	st[0] = st[1] = 99;
+	fe_send(&f, rq, 2);
+	CHECK(fe_collect(&f, rs, 2, TMO) == 2, "no answers to a request and an indirect page sharing a grant");
+	for (int i = 0; i < 2; i++)
+		for (int k = 0; k < 2; k++)
+			if (rs[i].id == rq[k].id)
+				st[k] = rs[i].status;
+	CHECK(st[0] == PVIO_BLKIF_RSP_OKAY && st[1] == PVIO_BLKIF_RSP_ERROR,
+	      "descriptor page in use by a request in flight: statuses %d/%d, want 0/-1", st[0], st[1]);
+	CHECK(log_has(&v, "is a persistent grant in use"), "refusal not logged");
+	/* a read-only descriptor page cannot be cached read-write: mapped per request */
+	rq[0] = mkind(PVIO_BLKIF_OP_READ, 0, 12, &f.ro, f.big, 0, 7);
+	rs[0] = fe_do(&f, &rq[0]);
+	CHECK(rs[0].status == 0 && image_matches(&v, 0, f.big, 12, 0, 7),
+	      "indirect read through a read-only descriptor page with persistent grants: %d", rs[0].status);
+	check_still_serving(&f, "indirect with persistent grants");
+
 	/* discard: advertised, validated, and the range then reads as zeros */
 	printf("# %s: discard\n", engine);
 	snprintf(p, sizeof(p), "%s/feature-discard", v.be);
@@ -1138,6 +1648,10 @@ static void run_persistent(const char *engine, uint32_t devid)
 	for (int i = 0; i < NDATA; i++)
 		CHECK(pvio_gnt_end_access(gd, f.data[i].ref) == 0,
 		      "data page %d still mapped by the backend after close", i);
+	for (int i = 0; i < NBIG; i++)
+		CHECK(pvio_gnt_end_access(gd, f.big[i].ref) == 0,
+		      "indirect data page %d still mapped by the backend after close", i);
+	CHECK(pvio_gnt_end_access(gd, f.ind[0].ref) == 0, "descriptor page still mapped after close");
 	CHECK(tapctl(&v, "destroy", out, sizeof(out)) == 0, "destroy: %s", out);
 	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after destroy");
 	close(v.img_fd);
@@ -1253,6 +1767,9 @@ int main(int argc, char **argv)
 		run_readonly(engine, 51728);
 		run_persistent(engine, 51760);
 		run_vhd_not_vhd(51744);
+		run_indirect_off(engine, 51776);
+		run_sector4k(engine, 51792);
+		run_bad_options(51808);
 	}
 
 	pvio_evtchn_close(gev);

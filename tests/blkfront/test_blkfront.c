@@ -406,27 +406,39 @@ END_TEST
 
 static const struct {
 	const char *key, *val;
+	unsigned sector_size; /* the backend's logical sector size (0: 512) */
 } garbage[] = {
-	{ "max-ring-page-order", "4x" },
-	{ "max-ring-page-order", "-1" },
-	{ "max-ring-page-order", "99999999999999999999999" },
-	{ "feature-flush-cache", "2" },
-	{ "feature-barrier", "yes" },
-	{ "sectors", "0" },
-	{ "sectors", "" },
-	{ "sectors", "18446744073709551616" },
-	{ "sector-size", "1000" },
-	{ "sector-size", "1024" },
-	{ "physical-sector-size", "3000" },
-	{ "info", "0x4" },
+	{ "max-ring-page-order", "4x", 0 },
+	{ "max-ring-page-order", "-1", 0 },
+	{ "max-ring-page-order", "99999999999999999999999", 0 },
+	{ "feature-flush-cache", "2", 0 },
+	{ "feature-barrier", "yes", 0 },
+	{ "sectors", "0", 0 },
+	{ "sectors", "", 0 },
+	{ "sectors", "18446744073709551616", 0 },
+	{ "sector-size", "1000", 0 },
+	{ "sector-size", "256", 0 },
+	{ "sector-size", "0", 0 },
+	{ "sector-size", "65536", 0 },
+	{ "sector-size", "4096 ", 0 },
+	{ "physical-sector-size", "3000", 0 },
+	{ "physical-sector-size", "256", 0 },
+	{ "physical-sector-size", "2048", 4096 }, /* smaller than the logical size */
+	{ "info", "0x4", 0 },
+	{ "feature-max-indirect-segments", "x", 0 },
+	{ "feature-max-indirect-segments", "-1", 0 },
+	{ "feature-max-indirect-segments", "", 0 },
+	{ "feature-max-indirect-segments", "4294967296", 0 },
+	{ "feature-max-indirect-segments", "256k", 0 },
 };
 
 START_TEST(test_garbage_xenstore)
 {
 	const char *key = garbage[_i].key, *val = garbage[_i].val;
 	struct env e;
-	struct tb_cfg c = { .max_order = 2, .bad_key = key, .bad_val = val };
-	struct pvio_blkfront_config cfg = { .handshake_timeout_ms = 10000 };
+	struct tb_cfg c = { .max_order = 2, .bad_key = key, .bad_val = val, .max_indirect = 256,
+			    .sector_size = garbage[_i].sector_size };
+	struct pvio_blkfront_config cfg = { .handshake_timeout_ms = 10000, .max_indirect_segments = 256 };
 	struct pvio_blkfront_xensim *x = NULL;
 
 	env_up(&e);
@@ -485,6 +497,245 @@ START_TEST(test_reconnect)
 }
 END_TEST
 
+/* ---- indirect descriptors and sector sizes ------------------------------ */
+
+/* Random I/O of 512 B .. 2 MiB (multiples of @ss) at odd buffer addresses,
+ * written and read back against a model and against the backend's disk;
+ * then the whole disk as 8 writes of 1 MiB in flight at once (more than
+ * the bounce pool holds: they must wait for pages, not fail). */
+static void big_io_model(struct env *e, struct pvio_blkfront *bf, unsigned ss, uint32_t seed)
+{
+	size_t bytes = (size_t)e->sectors * 512, maxl = 2u << 20;
+	uint8_t *model = malloc(bytes), *buf = malloc(maxl + 8), *rb = malloc(maxl + 8);
+	enum { N = 8, SZ = 1 << 20 };
+	static struct pvio_blkfront_io io[N];
+	static struct acb a[N];
+
+	ck_assert_ptr_nonnull(model);
+	memcpy(model, e->disk, bytes);
+	rng_state = seed;
+	for (int round = 0; round < 16; round++) {
+		size_t units = 1 + rnd() % (maxl / ss);
+		size_t len = units * ss;
+		uint64_t sec = (rnd() % ((bytes - len) / ss + 1)) * (ss / 512);
+		unsigned mis = rnd() % 8;
+
+		fill(buf + mis, len, (uint32_t)round + seed);
+		ck_assert_int_eq(pvio_blkfront_write(bf, sec, buf + mis, len), 0);
+		memcpy(model + sec * 512, buf + mis, len);
+		unsigned rmis = rnd() % 8;
+		ck_assert_int_eq(pvio_blkfront_read(bf, sec, rb + rmis, len), 0);
+		ck_assert_msg(memcmp(rb + rmis, model + sec * 512, len) == 0, "round %d: read back differs", round);
+	}
+	ck_assert(memcmp(e->disk, model, bytes) == 0);
+	ck_assert_uint_eq(bytes, (size_t)N * SZ);
+	fill(model, bytes, seed ^ 0x5a5a);
+	for (int i = 0; i < N; i++) {
+		io[i] = (struct pvio_blkfront_io){ .op = PVIO_BLKFRONT_WRITE, .sector = (uint64_t)i * (SZ / 512),
+						   .buf = model + (size_t)i * SZ, .len = SZ, .cb = a_cb, .arg = &a[i] };
+		a[i].done = 0;
+		ck_assert_int_eq(pvio_blkfront_submit(bf, &io[i]), 0);
+	}
+	while (pvio_blkfront_inflight(bf))
+		ck_assert_int_ge(pvio_blkfront_poll(bf, 5000), 0);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(a[i].done == 1 && a[i].status == 0, "1 MiB write %d: %d", i, a[i].status);
+	ck_assert(memcmp(e->disk, model, bytes) == 0);
+	free(model);
+	free(buf);
+	free(rb);
+}
+
+static void indirect_case(unsigned back_max, unsigned own_max, unsigned want, int echo_indirect)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 2, .flush = 1, .max_indirect = back_max,
+			    .echo_indirect = echo_indirect };
+	struct pvio_blkfront_config cfg = { .max_indirect_segments = own_max };
+	struct pvio_blkfront_info info;
+	struct pvio_blkfront_stats s0, s1;
+	size_t len = 1u << 20;
+	unsigned per = want ? want : 11, reqs = (unsigned)((len / 4096 + per - 1) / per);
+	uint8_t *buf = malloc(len), *rb = malloc(len);
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+	pvio_blkfront_get_info(bf, &info);
+	ck_assert_msg(info.max_indirect_segments == want, "backend %u, frontend %u: negotiated %u, want %u",
+		      back_max, own_max, info.max_indirect_segments, want);
+	/* a 1 MiB write and read: ceil(256 / segments per request) requests each */
+	fill(buf, len, back_max * 7 + own_max);
+	pvio_blkfront_get_stats(bf, &s0);
+	ck_assert_int_eq(pvio_blkfront_write(bf, 16, buf, len), 0);
+	ck_assert_int_eq(pvio_blkfront_read(bf, 16, rb, len), 0);
+	pvio_blkfront_get_stats(bf, &s1);
+	ck_assert(memcmp(rb, buf, len) == 0 && memcmp(e.disk + 16 * 512, buf, len) == 0);
+	ck_assert_msg(s1.ring_requests - s0.ring_requests == 2 * reqs, "1 MiB write+read took %llu requests, want %u",
+		      (unsigned long long)(s1.ring_requests - s0.ring_requests), 2 * reqs);
+	ck_assert_uint_eq(s1.indirect_requests - s0.indirect_requests, want ? 2 * reqs : 0);
+	big_io_model(&e, bf, 512, back_max + own_max);
+	pvio_blkfront_get_stats(bf, &s1);
+	ck_assert_uint_eq(s1.ios_failed, 0);
+	if (!want)
+		ck_assert_uint_eq(s1.indirect_requests, 0);
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	/* 0: the backend saw only valid, aligned requests within its limit */
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+	free(buf);
+	free(rb);
+}
+
+/* Every combination: both on (equal and different limits), backend
+ * without, frontend without, a limit too small to be worth it (<= 11), an
+ * offer far above anything (clamped), a backend that echoes op 6. */
+START_TEST(test_indirect_both) { indirect_case(256, 256, 256, 0); }
+END_TEST
+START_TEST(test_indirect_front_lower) { indirect_case(256, 32, 32, 0); }
+END_TEST
+START_TEST(test_indirect_back_lower) { indirect_case(16, 256, 16, 0); }
+END_TEST
+START_TEST(test_indirect_back_without) { indirect_case(0, 256, 0, 0); }
+END_TEST
+START_TEST(test_indirect_front_without) { indirect_case(256, 0, 0, 0); }
+END_TEST
+START_TEST(test_indirect_back_eleven) { indirect_case(11, 256, 0, 0); }
+END_TEST
+START_TEST(test_indirect_huge_offer) { indirect_case(4000, 256, 256, 0); }
+END_TEST
+START_TEST(test_indirect_echo_op6) { indirect_case(256, 256, 256, 1); }
+END_TEST
+
+/* A restarted backend with another segment limit (or none): requests in
+ * flight that were cut for 256 segments go out again in pieces the new
+ * backend takes, one after the other, and every byte lands. */
+static void indirect_restart_case(unsigned first, unsigned then, unsigned ss)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 2, .flush = 1, .mode = TB_DIE, .after = 5,
+			    .max_indirect = first, .max_indirect_restart = then, .sector_size = ss };
+	struct pvio_blkfront_config cfg = { .max_indirect_segments = 256 };
+	enum { N = 24 };
+	static struct pvio_blkfront_io io[N];
+	static struct acb a[N];
+	size_t sz = 256 * 1024;
+	uint8_t *buf = malloc((size_t)N * sz), *rb = malloc((size_t)N * sz);
+	struct pvio_blkfront_stats st;
+	struct pvio_blkfront_info info;
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+	for (int i = 0; i < N; i++) {
+		fill(buf + (size_t)i * sz, sz, (uint32_t)i * 13 + first);
+		io[i] = (struct pvio_blkfront_io){ .op = PVIO_BLKFRONT_WRITE, .sector = (uint64_t)i * sz / 512,
+						   .buf = buf + (size_t)i * sz, .len = sz, .cb = a_cb, .arg = &a[i] };
+		a[i].done = 0;
+		ck_assert_int_eq(pvio_blkfront_submit(bf, &io[i]), 0);
+	}
+	while (pvio_blkfront_inflight(bf))
+		ck_assert_int_ge(pvio_blkfront_poll(bf, 5000), 0);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(a[i].done == 1 && a[i].status == 0, "io %d: %d", i, a[i].status);
+	pvio_blkfront_get_stats(bf, &st);
+	pvio_blkfront_get_info(bf, &info);
+	ck_assert_uint_eq(st.reconnects, 1);
+	ck_assert_uint_ge(st.resubmitted, 1);
+	ck_assert_uint_eq(info.max_indirect_segments, then > 11 ? (then < 256 ? then : 256) : 0);
+	ck_assert(memcmp(e.disk, buf, (size_t)N * sz) == 0);
+	ck_assert_int_eq(pvio_blkfront_read(bf, 0, rb, (size_t)N * sz), 0);
+	ck_assert(memcmp(rb, buf, (size_t)N * sz) == 0);
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+	free(buf);
+	free(rb);
+}
+
+START_TEST(test_indirect_restart_lower) { indirect_restart_case(256, 0, 512); }
+END_TEST
+START_TEST(test_indirect_restart_smaller) { indirect_restart_case(256, 24, 512); }
+END_TEST
+START_TEST(test_indirect_restart_raise) { indirect_restart_case(0, 256, 512); }
+END_TEST
+/* 8 KiB logical blocks: pieces after the restart stay whole blocks (10 pages, not 11) */
+START_TEST(test_indirect_restart_8k) { indirect_restart_case(256, 0, 8192); }
+END_TEST
+
+/* Disks of 4 KiB and 8 KiB logical sectors, with and without indirect:
+ * geometry reported, misaligned I/O refused before anything is sent,
+ * aligned I/O verified; the test backend fails the run if any request it
+ * sees is not whole blocks (so the 8 KiB case proves the realignment of
+ * 11-segment requests to 10 pages). */
+static void sector_case(unsigned ss, unsigned own_max)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 1, .flush = 1, .max_indirect = 256, .sector_size = ss };
+	struct pvio_blkfront_config cfg = { .max_indirect_segments = own_max };
+	struct pvio_blkfront_info info;
+	struct pvio_blkfront_stats s0, s1;
+	uint8_t buf[16384];
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+	pvio_blkfront_get_info(bf, &info);
+	ck_assert_uint_eq(info.sector_size, ss);
+	ck_assert_uint_eq(info.physical_sector_size, ss > 4096 ? ss : 4096);
+	ck_assert_uint_eq(info.sectors, DISK_SECTORS);
+	pvio_blkfront_get_stats(bf, &s0);
+	ck_assert_int_eq(pvio_blkfront_read(bf, 1, buf, ss), -EINVAL);
+	ck_assert_int_eq(pvio_blkfront_read(bf, ss / 512 / 2, buf, ss), -EINVAL);
+	ck_assert_int_eq(pvio_blkfront_read(bf, 0, buf, 512), -EINVAL);
+	ck_assert_int_eq(pvio_blkfront_write(bf, 0, buf, ss + 512), -EINVAL);
+	ck_assert_int_eq(pvio_blkfront_discard(bf, 0, ss), -EOPNOTSUPP); /* not offered */
+	pvio_blkfront_get_stats(bf, &s1);
+	ck_assert_uint_eq(s1.ring_requests, s0.ring_requests);
+	big_io_model(&e, bf, ss, ss + own_max);
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+}
+
+START_TEST(test_sector_4k) { sector_case(4096, 256); }
+END_TEST
+START_TEST(test_sector_4k_direct) { sector_case(4096, 0); }
+END_TEST
+START_TEST(test_sector_8k_direct) { sector_case(8192, 0); }
+END_TEST
+START_TEST(test_sector_32k) { sector_case(32768, 256); }
+END_TEST
+
+/* A restarted backend with another logical sector size: requests were cut
+ * for the old one, so the device fails (-EIO) rather than send them. */
+START_TEST(test_sector_size_changes)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 1, .flush = 1, .mode = TB_DIE, .after = 2, .sector_size = 512,
+			    .sector_size_restart = 4096 };
+	struct pvio_blkfront_config cfg = { 0 };
+	uint8_t buf[4096];
+	int err = 0;
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+	fill(buf, sizeof(buf), 3);
+	for (int i = 0; i < 8 && !err; i++)
+		err = pvio_blkfront_write(bf, (uint64_t)i * 8, buf, sizeof(buf));
+	ck_assert_int_eq(err, -EIO);
+	ck_assert(pvio_blkfront_is_dead(bf));
+	pvio_blkfront_xensim_close(x);
+	back_wait(&e);
+	env_down(&e);
+}
+END_TEST
+
 /* Backend goes Closing under us: pending I/O fails with -EIO. */
 START_TEST(test_backend_closing)
 {
@@ -533,6 +784,28 @@ int main(void)
 	tcase_add_loop_test(tc, test_garbage_xenstore, 0, (int)(sizeof(garbage) / sizeof(garbage[0])));
 	tcase_add_test(tc, test_reconnect);
 	tcase_add_test(tc, test_backend_closing);
+	suite_add_tcase(s, tc);
+	/* indirect descriptors and sector sizes: their own case, so meson can
+	 * run it as a test of its own (CK_RUN_CASE=indirect) */
+	tc = tcase_create("indirect");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_indirect_both);
+	tcase_add_test(tc, test_indirect_front_lower);
+	tcase_add_test(tc, test_indirect_back_lower);
+	tcase_add_test(tc, test_indirect_back_without);
+	tcase_add_test(tc, test_indirect_front_without);
+	tcase_add_test(tc, test_indirect_back_eleven);
+	tcase_add_test(tc, test_indirect_huge_offer);
+	tcase_add_test(tc, test_indirect_echo_op6);
+	tcase_add_test(tc, test_indirect_restart_lower);
+	tcase_add_test(tc, test_indirect_restart_smaller);
+	tcase_add_test(tc, test_indirect_restart_raise);
+	tcase_add_test(tc, test_indirect_restart_8k);
+	tcase_add_test(tc, test_sector_4k);
+	tcase_add_test(tc, test_sector_4k_direct);
+	tcase_add_test(tc, test_sector_8k_direct);
+	tcase_add_test(tc, test_sector_32k);
+	tcase_add_test(tc, test_sector_size_changes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -21,6 +21,7 @@
 
 struct tb {
 	const struct tb_cfg *cfg;
+	unsigned max_indirect, sector_size; /* this instance's */
 	struct xs_handle *xs;
 	xengnttab_handle *xgt;
 	struct pvio_evtchn *ev;
@@ -124,26 +125,59 @@ static long wait_fstate(struct tb *t, long lo, long hi)
 	}
 }
 
-static int16_t do_rw(struct tb *t, const struct pvio_blkif_request *rq)
+/* Reads and writes, direct or indirect (descriptors copied out of the
+ * indirect pages once); anything a correct frontend would not send,
+ * including I/O not aligned to the logical sector, sets t->bad. */
+static int16_t do_rw(struct tb *t, const struct pvio_blkif_request *rq, uint8_t op)
 {
+	static struct pvio_blkif_request_segment segs[4096];
+	static uint32_t refs[4096];
 	const struct tb_cfg *c = t->cfg;
-	uint32_t refs[PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST];
-	uint64_t sec = rq->sector_number;
+	const struct pvio_blkif_request_segment *seg = rq->seg;
+	uint64_t sec = rq->sector_number, total = 0;
+	unsigned blk = t->sector_size / 512;
 	uint8_t *pages;
 	unsigned n = rq->nr_segments;
 
-	if (n == 0 || n > PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+	if (rq->operation == PVIO_BLKIF_OP_INDIRECT) {
+		struct pvio_blkif_request_indirect in;
+		memcpy(&in, rq, sizeof(in));
+		n = in.nr_segments;
+		if (!t->max_indirect || n == 0 || n > t->max_indirect || n <= 11) {
+			TB_LOG("indirect request of %u segments (limit %u)\n", n, t->max_indirect);
+			t->bad = 1;
+			return PVIO_BLKIF_RSP_ERROR;
+		}
+		unsigned nind = (n + 511) / 512;
+		void *ip = xengnttab_map_domain_grant_refs(t->xgt, nind, c->domid, in.indirect_grefs,
+							   PROT_READ);
+		if (!ip) {
+			TB_LOG("cannot map %u indirect pages: %s\n", nind, strerror(errno));
+			t->bad = 1;
+			return PVIO_BLKIF_RSP_ERROR;
+		}
+		memcpy(segs, ip, (size_t)n * sizeof(segs[0]));
+		xengnttab_unmap(t->xgt, ip, nind);
+		seg = segs;
+	} else if (n == 0 || n > PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST) {
 		TB_LOG("bad segment count %u\n", n);
 		t->bad = 1;
 		return PVIO_BLKIF_RSP_ERROR;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		if (rq->seg[i].first_sect > rq->seg[i].last_sect || rq->seg[i].last_sect > 7) {
+		if (seg[i].first_sect > seg[i].last_sect || seg[i].last_sect > 7) {
 			TB_LOG("bad segment %u\n", i);
 			t->bad = 1;
 			return PVIO_BLKIF_RSP_ERROR;
 		}
-		refs[i] = rq->seg[i].gref;
+		total += seg[i].last_sect - seg[i].first_sect + 1u;
+		refs[i] = seg[i].gref;
+	}
+	if (sec % blk || total % blk) {
+		TB_LOG("request at sector %llu of %llu sectors is not whole %u-byte blocks\n",
+		       (unsigned long long)sec, (unsigned long long)total, t->sector_size);
+		t->bad = 1;
+		return PVIO_BLKIF_RSP_ERROR;
 	}
 	pages = xengnttab_map_domain_grant_refs(t->xgt, n, c->domid, refs,
 						PROT_READ | PROT_WRITE);
@@ -153,8 +187,8 @@ static int16_t do_rw(struct tb *t, const struct pvio_blkif_request *rq)
 		return PVIO_BLKIF_RSP_ERROR;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		unsigned ns = rq->seg[i].last_sect - rq->seg[i].first_sect + 1u;
-		uint8_t *pg = pages + (size_t)i * 4096 + rq->seg[i].first_sect * 512u;
+		unsigned ns = seg[i].last_sect - seg[i].first_sect + 1u;
+		uint8_t *pg = pages + (size_t)i * 4096 + seg[i].first_sect * 512u;
 
 		if (sec + ns > c->sectors) {
 			TB_LOG("request beyond the disk: sector %llu\n", (unsigned long long)sec);
@@ -162,7 +196,7 @@ static int16_t do_rw(struct tb *t, const struct pvio_blkif_request *rq)
 			xengnttab_unmap(t->xgt, pages, n);
 			return PVIO_BLKIF_RSP_ERROR;
 		}
-		if (rq->operation == PVIO_BLKIF_OP_WRITE)
+		if (op == PVIO_BLKIF_OP_WRITE)
 			memcpy(c->disk + sec * 512, pg, ns * 512u);
 		else
 			memcpy(pg, c->disk + sec * 512, ns * 512u);
@@ -172,14 +206,14 @@ static int16_t do_rw(struct tb *t, const struct pvio_blkif_request *rq)
 	return PVIO_BLKIF_RSP_OKAY;
 }
 
-static void answer(struct tb *t, const struct pvio_blkif_request *rq, int16_t status)
+static void answer(struct tb *t, const struct pvio_blkif_request *rq, uint8_t op, int16_t status)
 {
 	struct pvio_blkif_response rs;
 	bool hostile = t->answered >= t->cfg->after;
 
 	memset(&rs, 0, sizeof(rs));
 	rs.id = rq->id;
-	rs.operation = rq->operation;
+	rs.operation = op;
 	rs.status = status;
 	if (hostile) {
 		switch (t->cfg->mode) {
@@ -277,6 +311,7 @@ static int instance(struct tb *t, int may_die)
 	publish(t, "feature-flush-cache", "%lu", (unsigned long)c->flush);
 	publish(t, "feature-barrier", "%lu", 0);
 	publish(t, "feature-persistent", "%lu", 0);
+	publish(t, "feature-max-indirect-segments", "%lu", t->max_indirect);
 	xs_printf(t->xs, t->bdir, "state", "2");
 	fs = wait_fstate(t, 3, 3);
 	if (fs != 3)
@@ -285,8 +320,8 @@ static int instance(struct tb *t, int may_die)
 		goto closed;
 	publish(t, "sectors", "%lu", (unsigned long)c->sectors);
 	publish(t, "info", "%lu", c->readonly ? 4 : 0);
-	publish(t, "sector-size", "%lu", 512);
-	publish(t, "physical-sector-size", "%lu", 4096);
+	publish(t, "sector-size", "%lu", t->sector_size);
+	publish(t, "physical-sector-size", "%lu", t->sector_size > 4096 ? t->sector_size : 4096);
 	xs_printf(t->xs, t->bdir, "state", "4");
 
 	for (;;) {
@@ -302,6 +337,7 @@ static int instance(struct tb *t, int may_die)
 		}
 		while (n > 0 && pvio_ring_blkif_copy_request(&t->br, &rq) == 1) {
 			int16_t st;
+			uint8_t op = rq.operation;
 
 			if (may_die && t->answered >= c->after) {
 				/* die with this request (and the rest) unanswered */
@@ -311,7 +347,20 @@ static int instance(struct tb *t, int may_die)
 			switch (rq.operation) {
 			case PVIO_BLKIF_OP_READ:
 			case PVIO_BLKIF_OP_WRITE:
-				st = do_rw(t, &rq);
+				st = do_rw(t, &rq, op);
+				break;
+			case PVIO_BLKIF_OP_INDIRECT:
+				/* answered with indirect_op, as Linux blkback */
+				op = rq.nr_segments;
+				if (op != PVIO_BLKIF_OP_READ && op != PVIO_BLKIF_OP_WRITE) {
+					TB_LOG("indirect_op %u\n", op);
+					t->bad = 1;
+					st = PVIO_BLKIF_RSP_ERROR;
+				} else {
+					st = do_rw(t, &rq, op);
+				}
+				if (c->echo_indirect)
+					op = PVIO_BLKIF_OP_INDIRECT;
 				break;
 			case PVIO_BLKIF_OP_FLUSH_DISKCACHE:
 				st = c->flush ? PVIO_BLKIF_RSP_OKAY : PVIO_BLKIF_RSP_EOPNOTSUPP;
@@ -323,7 +372,7 @@ static int instance(struct tb *t, int may_die)
 				t->bad = 1;
 				st = PVIO_BLKIF_RSP_EOPNOTSUPP;
 			}
-			answer(t, &rq, st);
+			answer(t, &rq, op, st);
 		}
 		if (n > 0)
 			continue;
@@ -373,11 +422,17 @@ int tb_run(const struct tb_cfg *c)
 		snprintf(path, sizeof(path), "%s/state", t.fdir);
 		xs_watch(t.xs, path, "fe");
 	}
+	t.max_indirect = c->max_indirect;
+	t.sector_size = c->sector_size ? c->sector_size : 512;
 	r = instance(&t, c->mode == TB_DIE);
 	if (r == 1) {
-		/* a new backend instance takes over the device */
+		/* a new backend instance takes over the device, maybe with
+		 * other limits */
 		t.answered = 0;
 		t.cfg = c;
+		t.max_indirect = c->max_indirect_restart;
+		if (c->sector_size_restart)
+			t.sector_size = c->sector_size_restart;
 		r = instance(&t, 0);
 	}
 	xs_close(t.xs);

@@ -30,6 +30,12 @@ struct tb_cfg {
 	unsigned after;	     /* good answers before misbehaving */
 	const char *bad_key; /* publish bad_val under this key instead */
 	const char *bad_val;
+	unsigned max_indirect;	    /* feature-max-indirect-segments (0: none) */
+	unsigned max_indirect_restart; /* ... of the instance that takes over (TB_DIE) */
+	unsigned sector_size;	    /* logical sector size published (0: 512); requests
+				     * not aligned to it are protocol errors */
+	unsigned sector_size_restart; /* ... of the instance that takes over (0: the same) */
+	int echo_indirect;	    /* answer indirect requests with op 6, not indirect_op */
 };
 
 /* Write the toolstack's backend and frontend directories (as dom0). */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Event channels on xensim across processes: binding, notification both
- * ways, mask-on-delivery with latching, closes and deaths seen by the peer,
- * refused binds, and the libev watcher.
+ * ways, mask-on-delivery with latching, late EOI, closes and deaths seen by
+ * the peer, refused binds, and the libev watcher.
  */
 #include <check.h>
 #include <errno.h>
@@ -190,6 +190,56 @@ START_TEST(test_mask_latches)
 }
 END_TEST
 
+/* Late EOI (pvio_evtchn_set_late_eoi, what blkback uses against event
+ * storms): dispatch leaves the port masked, events latch until the handler's
+ * owner unmasks, then arrive once; without it dispatch unmasks itself. */
+START_TEST(test_late_eoi)
+{
+	struct pvio_evtchn *a, *b;
+	struct pollfd pfd;
+	int hits = 0, other = 0;
+
+	ck_assert_int_eq(pvio_evtchn_open(&a), 0);
+	ck_assert_int_eq(pvio_evtchn_open(&b), 0);
+	int pa = pvio_evtchn_alloc_unbound(a, 0, on_event, &hits);
+	ck_assert_int_gt(pa, 0);
+	int pb = pvio_evtchn_bind_interdomain(b, 0, (evtchn_port_t)pa, on_event, &other);
+	ck_assert_int_gt(pb, 0);
+	ck_assert_int_eq(pvio_evtchn_set_late_eoi(a, (evtchn_port_t)pa, 1), 0);
+	pvio_evtchn_dispatch(a);
+	hits = 0;
+	ck_assert_int_eq(pvio_evtchn_notify(b, (evtchn_port_t)pb), 0);
+	ck_assert_int_eq(pvio_evtchn_wait(a, 10000), 1);
+	ck_assert_int_eq(hits, 1);
+	/* delivered and not ended: more events latch, nothing is delivered */
+	ck_assert_int_eq(pvio_evtchn_notify(b, (evtchn_port_t)pb), 0);
+	ck_assert_int_eq(pvio_evtchn_notify(b, (evtchn_port_t)pb), 0);
+	pfd = (struct pollfd){ .fd = pvio_evtchn_fd(a), .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	ck_assert_int_eq(pvio_evtchn_dispatch(a), 0);
+	ck_assert_int_eq(hits, 1);
+	/* the end of interrupt: what latched arrives, once, and masks again */
+	ck_assert_int_eq(pvio_evtchn_unmask(a, (evtchn_port_t)pa), 0);
+	ck_assert_int_eq(pvio_evtchn_wait(a, 10000), 1);
+	ck_assert_int_eq(hits, 2);
+	ck_assert_int_eq(pvio_evtchn_dispatch(a), 0);
+	/* off again: dispatch unmasks before the handler, as before */
+	ck_assert_int_eq(pvio_evtchn_set_late_eoi(a, (evtchn_port_t)pa, 0), 0);
+	ck_assert_int_eq(pvio_evtchn_unmask(a, (evtchn_port_t)pa), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(pvio_evtchn_notify(b, (evtchn_port_t)pb), 0);
+		ck_assert_int_eq(pvio_evtchn_wait(a, 10000), 1);
+	}
+	ck_assert_int_eq(hits, 5);
+	/* ports not bound here */
+	ck_assert_int_eq(pvio_evtchn_set_late_eoi(a, 4000, 1), -EINVAL);
+	ck_assert_int_eq(pvio_evtchn_unmask(a, 4000), -EINVAL);
+	ck_assert_int_eq(pvio_evtchn_unmask(a, (evtchn_port_t)pa + 100), -EINVAL);
+	pvio_evtchn_close(b);
+	pvio_evtchn_close(a);
+}
+END_TEST
+
 static void expect_close_seen(struct pvio_evtchn *e, int lport, int *hits)
 {
 	int before = *hits;
@@ -344,6 +394,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_ping_pong);
 	tcase_add_test(tc, test_mask_latches);
+	tcase_add_test(tc, test_late_eoi);
 	tcase_add_test(tc, test_close_seen_by_peer);
 	tcase_add_test(tc, test_death_seen_by_peer);
 	tcase_add_test(tc, test_backend_close_seen_by_guest);

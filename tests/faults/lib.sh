@@ -2,6 +2,15 @@
 # tests/block/lib.sh, plus a tapback whose tapdisks run the faulty engine.
 # Needs XENSIM, TAPBACK, TAPCTL, PVBLK, TAPDISK.
 . "$(dirname "$0")/../block/lib.sh"
+# python3 is the one meson runs with ($PYTHON, from meson.build) when
+# given: the first python3 on PATH may be a slow wrapper (pyenv's shims take
+# a second or more to start), and these tests call it many times.
+if [ -n "${PYTHON:-}" ] && [ -x "$PYTHON" ]; then
+    mkdir -p "$XENSIM_DIR/bin"
+    ln -sf "$PYTHON" "$XENSIM_DIR/bin/python3"
+    PATH=$XENSIM_DIR/bin:$PATH
+    export PATH
+fi
 
 # start_faulty_tapback SPEC: tapdisks run --engine faulty:io_uring:SPEC
 # (tapback only passes io_uring/libaio, so a wrapper adds the engine).

@@ -11,7 +11,9 @@
  * oldest request with any status, write raw response bytes, move rsp_prod
  * anywhere, answer with a stale or random id, change its state (restart,
  * close, garbage) or the disk size.  Meanwhile the fuzzer submits reads,
- * writes and flushes.
+ * writes and flushes (some big enough to go as indirect requests when the
+ * third header byte has bit 7: ours 64 segments, the backend offers 32 or
+ * 4096).
  *
  * Invariants: every I/O's callback runs exactly once with 0, -EIO or
  * -EOPNOTSUPP; a read that succeeds copied exactly its length; nothing
@@ -265,6 +267,7 @@ static struct {
 	uint64_t last_id;
 	uint64_t sectors;
 	uint8_t hdr;
+	bool indirect;		   /* offers indirect descriptors (restarts may change the limit) */
 } B;
 
 static void be_unmap_all(void)
@@ -381,8 +384,13 @@ static void be_move(void)
 	case 6: { /* a new state: restart (InitWait), close, garbage */
 		static const char *const st[] = { "2", "5", "6", "1", "3", "4", "x", "" };
 		const char *s = st[fz_u8(IN) % 8];
-		if (!strcmp(s, "2") || !strcmp(s, "1"))
+		if (!strcmp(s, "2") || !strcmp(s, "1")) {
 			be_unmap_all(); /* a new backend: it maps the new ring again */
+			if (B.indirect) { /* ... maybe with another segment limit */
+				static const char *const lim[] = { "0", "12", "32", "4096" };
+				be_set("feature-max-indirect-segments", lim[fz_u8(IN) % 4]);
+			}
+		}
 		be_set("state", s);
 		break;
 	}
@@ -459,7 +467,9 @@ static void submit_one(struct pvio_blkfront *bf)
 	memset(io, 0, sizeof(*io));
 	io->op = (enum pvio_blkfront_op)(opb % 3);
 	io->sector = (opb & 0x80) ? fz_u64(IN) : fz_u16(IN) % (info.sectors + 16);
-	size_t units = 1 + fz_u8(IN) % 64;
+	/* 0x20: a big one (up to 4096 sectors), so that indirect requests,
+	 * pool waits and sub-requests after a restart happen */
+	size_t units = (opb & 0x20) ? 1 + fz_u16(IN) % 4096 : 1 + fz_u8(IN) % 64;
 	io->len = io->op == PVIO_BLKFRONT_FLUSH ? 0 : units * info.sector_size;
 	if (opb & 0x40)
 		io->len += 3; /* misaligned: must be refused */
@@ -502,7 +512,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	B.hdr = fz_u8(&in);
 	B.sectors = (B.hdr & 0x20) ? fz_u64(&in) : (uint64_t)fz_u16(&in) + 8;
-	cfg.max_slots = 1 + fz_u8(&in) % 40;
+	uint8_t sb = fz_u8(&in);
+	cfg.max_slots = 1 + sb % 40;
+	if (sb & 0x80) {
+		/* indirect descriptors: ours 64, the backend offers 32 or 4096 */
+		cfg.max_indirect_segments = 64;
+		B.indirect = true;
+		be_set("feature-max-indirect-segments", (sb & 0x40) ? "4096" : "32");
+	}
 	xs_set(FDIR "/backend", BDIR);
 	xs_set(FDIR "/backend-id", "0");
 	xs_set(FDIR "/virtual-device", "51712");

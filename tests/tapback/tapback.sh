@@ -43,7 +43,7 @@ A=/local/domain/0/backend/vbd3/$d1/51712
 $X run 0 -- "$TAPBACK" --tapdisk "$S" --engine libaio --ctl-dir "$XENSIM_DIR/ctl" --log "$LOG" &
 tb=$!
 "$S" wait "$A/state" 4 >/dev/null || fail "no tapdisk started for $A"
-grep -q -- "--backend $A --engine libaio --ctl $XENSIM_DIR/ctl/tapdisk-$d1-51712.sock\$" "$REC" \
+grep -q -- "--backend $A --engine libaio --ctl $XENSIM_DIR/ctl/tapdisk-$d1-51712.sock --nbd auto\$" "$REC" \
     || fail "tapdisk argv: $(cat "$REC")"
 
 # more devices, in two domains, one under the classic backend/vbd path

@@ -50,7 +50,9 @@ static int pvio_config(const char *key, const char *value)
 
 static int pvio_after_fork(void)
 {
-	int err = pvio_blkfront_xensim_open(vdev, NULL, &dev);
+	/* indirect requests: a 1 MiB NBD read is one ring request */
+	struct pvio_blkfront_config cfg = { .max_indirect_segments = 256 };
+	int err = pvio_blkfront_xensim_open(vdev, &cfg, &dev);
 
 	if (err < 0) {
 		nbdkit_error("cannot open PV disk %s: %s (run me with 'xensim run DOMID --')",

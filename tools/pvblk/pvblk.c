@@ -15,6 +15,7 @@
 
 #include "pvio/blkfront.h"
 #include "pvio/blkfront_xensim.h"
+#include "pvblk.h"
 
 /* Switches of the connection (so benchmarks can turn features off). */
 static struct pvio_blkfront_config open_cfg;
@@ -23,8 +24,12 @@ static const char *vdev;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: pvblk [--vdev xvdX|DEVID] [--no-persistent] [--ring-order 0..4] COMMAND [OPTIONS]\n"
+		"Usage: pvblk [--vdev xvdX|DEVID] [--no-persistent] [--ring-order 0..4]\n"
+		"             [--max-indirect N | --no-indirect] COMMAND [OPTIONS]\n"
 		"Run inside a guest: xensim run DOMID -- pvblk ...\n"
+		"  --max-indirect N  use indirect descriptors of up to N segments (12..4096,\n"
+		"                    default 256: a 1 MiB I/O in one request) when the backend\n"
+		"                    offers them; --no-indirect (or 0): 11 segments per request\n"
 		"Commands (each takes --help):\n"
 		"  info    [--json]                          disk geometry and features\n"
 		"  read    --offset B --length B [--out F]   read bytes (to stdout by default)\n"
@@ -33,6 +38,8 @@ static void usage(FILE *f)
 		"  verify  [--offset B] [--length B] [--seed S] [--random N] [--json]\n"
 		"  bench   [--rw randread|randwrite|read|write] [--bs 4k] [--qd 32]\n"
 		"          [--time S | --count N] [--offset B] [--length B] [--json]\n"
+		"  journal [--seed S] [--count N] [--qd Q] [--flush-every K] [--offset B] [--length B]\n"
+		"          writes that report each ack and flush on stdout (crash tests)\n"
 		"Sizes take k, m, g suffixes (powers of 1024). Offsets and lengths must be\n"
 		"multiples of the disk's sector size. --vdev defaults to the first vbd.\n");
 }
@@ -157,21 +164,24 @@ static int cmd_info(int argc, char **argv)
 		printf("{\"devid\": %u, \"frontend\": \"%s\", \"sectors\": %" PRIu64 ", \"bytes\": %" PRIu64
 		       ", \"sector_size\": %u, \"physical_sector_size\": %u, \"readonly\": %s"
 		       ", \"flush\": %s, \"barrier\": %s, \"persistent\": %s, \"discard\": %s, \"ring_order\": %u, \"ring_slots\": %u"
-		       ", \"max_inflight\": %u, \"backend_id\": %u}\n",
+		       ", \"max_inflight\": %u, \"max_indirect_segments\": %u, \"backend_id\": %u}\n",
 		       i->devid, pvio_blkfront_xensim_dir(d.x), i->sectors, i->sectors * 512,
 		       i->sector_size, i->physical_sector_size, i->readonly ? "true" : "false",
 		       i->flush ? "true" : "false", i->barrier ? "true" : "false",
 		       i->persistent ? "true" : "false", i->discard ? "true" : "false", i->ring_order,
-		       i->ring_slots, i->max_inflight, i->backend_id);
+		       i->ring_slots, i->max_inflight, i->max_indirect_segments, i->backend_id);
 	else
 		printf("device %u (%s)\n  size: %" PRIu64 " bytes (%" PRIu64 " sectors of 512)\n"
 		       "  sector size: %u, physical: %u\n  read-only: %s, flush: %s, barrier: %s, persistent grants: %s, discard: %s\n"
-		       "  ring: order %u, %u slots; up to %u requests in flight; backend domain %u\n",
+		       "  ring: order %u, %u slots; up to %u requests in flight; backend domain %u\n"
+		       "  indirect descriptors: %s%u segments per request\n",
 		       i->devid, pvio_blkfront_xensim_dir(d.x), i->sectors * 512, i->sectors,
 		       i->sector_size, i->physical_sector_size, i->readonly ? "yes" : "no",
 		       i->flush ? "yes" : "no", i->barrier ? "yes" : "no", i->persistent ? "yes" : "no",
 		       i->discard ? "yes" : "no", i->ring_order,
-		       i->ring_slots, i->max_inflight, i->backend_id);
+		       i->ring_slots, i->max_inflight, i->backend_id,
+		       i->max_indirect_segments ? "" : "off, ",
+		       i->max_indirect_segments ? i->max_indirect_segments : 11u);
 	return dev_close(&d);
 }
 
@@ -739,8 +749,12 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option o[] = { { "vdev", 1, 0, 'v' }, { "no-persistent", 0, 0, 'P' },
-					   { "ring-order", 1, 0, 'O' }, { "help", 0, 0, 'h' }, { 0 } };
+					   { "ring-order", 1, 0, 'O' }, { "max-indirect", 1, 0, 'I' },
+					   { "no-indirect", 0, 0, 'N' }, { "help", 0, 0, 'h' }, { 0 } };
+	uint64_t mi;
 	int c;
+
+	open_cfg.max_indirect_segments = 256;
 
 	while ((c = getopt_long(argc, argv, "+v:h", o, NULL)) != -1) {
 		switch (c) {
@@ -754,6 +768,14 @@ int main(int argc, char **argv)
 			open_cfg.max_ring_order = (unsigned)(optarg[0] - '0');
 			open_cfg.ring_order_zero = open_cfg.max_ring_order == 0;
 			break;
+		case 'I':
+			if (parse_size(optarg, &mi) || (mi && mi < 12) || mi > 4096) {
+				fprintf(stderr, "pvblk: --max-indirect takes 0 or 12..4096\n");
+				return 2;
+			}
+			open_cfg.max_indirect_segments = (unsigned)mi;
+			break;
+		case 'N': open_cfg.max_indirect_segments = 0; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -778,6 +800,8 @@ int main(int argc, char **argv)
 		return cmd_discard(argc, argv);
 	if (!strcmp(cmd, "bench"))
 		return cmd_bench(argc, argv);
+	if (!strcmp(cmd, "journal"))
+		return pvblk_cmd_journal(argc, argv, vdev, &open_cfg);
 	fprintf(stderr, "pvblk: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;

@@ -19,8 +19,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: tapctl [--ctl-dir DIR] [--json] list|pause|unpause|stats|destroy [DOMID DEVID]\n"
-		"  list      one line per tapdisk (domid devid dev state paused pid params);\n"
-		"            with --json a JSON array of their info objects\n"
+		"  list      one line per tapdisk (domid devid dev state paused pid params,\n"
+		"            then nbd SOCKET when it exports the disk over NBD); with --json\n"
+		"            a JSON array of their info objects (\"nbd\": the socket or null)\n"
 		"  stats     JSON counters of one tapdisk (or a JSON array of all)\n"
 		"  pause     stop taking requests; returns once in-flight requests drained\n"
 		"  unpause   take requests again\n"
@@ -85,6 +86,15 @@ static int is_sock_name(const char *n, unsigned *domid, unsigned *devid)
 	int end = 0;
 
 	return sscanf(n, "tapdisk-%u-%u.sock%n", domid, devid, &end) == 2 && n[end] == 0;
+}
+
+/* " nbd SOCKET" for the text listing, or nothing. */
+static void nbd_suffix(const char *nbd, char *out, size_t len)
+{
+	if (nbd[0] && strcmp(nbd, "null"))
+		snprintf(out, len, " nbd %s", nbd);
+	else
+		out[0] = 0;
 }
 
 /* Crude field extraction from our own flat JSON, for the text listing. */
@@ -161,7 +171,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (!strcmp(cmd, "list") && !json) {
-			char a[64], b[64], d[64], s[64], p[64], pid[32], prm[256];
+			char a[64], b[64], d[64], s[64], p[64], pid[32], prm[256], nbd[256], ns[300];
 			field(buf, "domid", a, sizeof(a));
 			field(buf, "devid", b, sizeof(b));
 			field(buf, "dev", d, sizeof(d));
@@ -169,7 +179,10 @@ int main(int argc, char **argv)
 			field(buf, "paused", p, sizeof(p));
 			field(buf, "pid", pid, sizeof(pid));
 			field(buf, "params", prm, sizeof(prm));
-			printf("%s %s %s %s%s pid %s %s\n", a, b, d, s, strcmp(p, "true") ? "" : " (paused)", pid, prm);
+			field(buf, "nbd", nbd, sizeof(nbd));
+			nbd_suffix(nbd, ns, sizeof(ns));
+			printf("%s %s %s %s%s pid %s %s%s\n", a, b, d, s, strcmp(p, "true") ? "" : " (paused)",
+			       pid, prm, ns);
 		} else {
 			printf("%s\n", buf);
 		}
@@ -211,14 +224,16 @@ int main(int argc, char **argv)
 		if (json || !strcmp(cmd, "stats")) {
 			printf("%s%s", n ? "," : "", buf);
 		} else {
-			char s[64], dv[64], p[64], pid[32], prm[256];
+			char s[64], dv[64], p[64], pid[32], prm[256], nbd[256], ns[300];
 			field(buf, "state", s, sizeof(s));
 			field(buf, "dev", dv, sizeof(dv));
 			field(buf, "paused", p, sizeof(p));
 			field(buf, "pid", pid, sizeof(pid));
 			field(buf, "params", prm, sizeof(prm));
-			printf("%u %u %s %s%s pid %s %s\n", domid, devid, dv, s,
-			       strcmp(p, "true") ? "" : " (paused)", pid, prm);
+			field(buf, "nbd", nbd, sizeof(nbd));
+			nbd_suffix(nbd, ns, sizeof(ns));
+			printf("%u %u %s %s%s pid %s %s%s\n", domid, devid, dv, s,
+			       strcmp(p, "true") ? "" : " (paused)", pid, prm, ns);
 		}
 		n++;
 	}

@@ -16,7 +16,7 @@
  * producer index that runs ahead of the ring disconnects the VBD.
  *
  * Units: sectors are 512 bytes everywhere (sector_number, first/last_sect,
- * the `sectors` key), whatever the image's physical sector size.
+ * the `sectors` key), whatever the image's logical or physical sector size.
  *
  * Protocol decisions (see PROTOCOL-NOTES §1):
  *  - `protocol` absent: native x86_64.  Linux blkback defaults to x86_32 for
@@ -28,6 +28,22 @@
  *    x86_32 layout).  Any other value: refused.
  *  - Data transfer: grant map, one pvio_gnt_map_batch() call per request
  *    (all its segments), unmapped before the response is produced.
+ *  - Indirect descriptors (feature-max-indirect-segments, BLKIF_OP_INDIRECT):
+ *    offered up to cfg.max_indirect_segments (tapdisk: 256, as Linux).  The
+ *    indirect pages are mapped in one batch (or through the persistent-grant
+ *    cache), their segment descriptors copied out once, the pages released,
+ *    and only the private copy is validated and used (XSA-155).  The
+ *    response echoes indirect_op (READ/WRITE), as Linux blkback does and
+ *    Linux blkfront checks.
+ *  - Sector sizes: `sectors`, sector_number and first/last_sect are always
+ *    in 512-byte units (Linux's reading of io/blkif.h); `sector-size` is the
+ *    logical block (512 or 4096).  With 4096, requests whose start or any
+ *    segment is not a whole 4096-byte block are refused (logged).
+ *
+ * Memory: every request slot (one per ring entry) gets its segment arrays
+ * at connect time, sized for the largest request offered; nothing is
+ * allocated per request.  At the largest ring (order 4, 512 slots) and 256
+ * indirect segments that is 512 * 256 * 26 bytes = 3.3 MiB per VBD.
  *
  * All functions return 0 or a negative errno unless stated, and leave errno
  * alone.
@@ -40,6 +56,11 @@
 
 struct ev_loop;
 struct pvio_blkback;
+
+/* The most segments one request can carry: what a daemon's per-request
+ * arrays must hold (BLKIF_MAX_SEGMENTS_PER_REQUEST without indirect). */
+#define PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS 256
+#define PVIO_BLKBACK_MAX_SEGMENTS PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS
 struct pvio_blkback_req;
 
 /* What a request asks the daemon to do. */
@@ -56,8 +77,10 @@ enum pvio_blkback_op {
  * I/O submission, implemented by the daemon (const table, SPDK style).
  *
  * submit (required): start @op on the image at byte @offset (a multiple of
- *   512) over @iov[0..@iovcnt) (guest memory, mapped for the lifetime of the
- *   request; NULL/0 for a flush).  Return 0 when the request was taken: the
+ *   512, and of the logical sector size) over @iov[0..@iovcnt) (guest
+ *   memory, mapped for the lifetime of the request; NULL/0 for a flush;
+ *   @iovcnt at most max(11, cfg.max_indirect_segments), each iovec inside
+ *   one 4 KiB page).  Return 0 when the request was taken: the
  *   daemon must then call pvio_blkback_complete(@req, status) exactly once,
  *   possibly from inside submit.  A negative return means "not taken": the
  *   core completes the request with an error itself.  The iovec array stays
@@ -89,9 +112,12 @@ enum pvio_blkback_log_level {
 struct pvio_blkback_config {
 	/* Backend dir, e.g. /local/domain/0/backend/vbd3/1/51712 (copied). */
 	const char *backend;
-	/* Disk size in 512-byte sectors; physical sector size in bytes
-	 * (512 or 4096; 0 means 512). */
+	/* Disk size in 512-byte sectors (a whole number of logical sectors);
+	 * logical sector size (`sector-size`: 512 or 4096; 0 means 512);
+	 * physical sector size in bytes (a power of two; 0 or less than the
+	 * logical size means the logical size). */
 	uint64_t sectors;
+	uint32_t sector_size;
 	uint32_t physical_sector_size;
 	/* Nonzero: refuse writes and publish VDISK_READONLY in `info`. */
 	int readonly;
@@ -103,6 +129,10 @@ struct pvio_blkback_config {
 	int discard;
 	/* Nonzero: do not offer feature-persistent (map per request). */
 	int no_persistent;
+	/* feature-max-indirect-segments to offer: 0 = none (BLKIF_OP_INDIRECT
+	 * answered EOPNOTSUPP), else indirect requests of 1..this many
+	 * segments; values above PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS are clamped. */
+	unsigned max_indirect_segments;
 	const struct pvio_blkback_io_ops *ops;
 	void *ops_ctx;
 	/* Optional: state changes (may call pvio_blkback_* except destroy). */
@@ -128,11 +158,17 @@ struct pvio_blkback_stats {
 	uint64_t pgnt_maps;		     /* persistent grants mapped (first use) */
 	uint64_t pgnt_hits;		     /* segments served from the persistent cache */
 	uint64_t pgnt_evictions;	     /* persistent grants unmapped to make room */
+	uint64_t indirect;		     /* indirect requests completed OK (also in reqs) */
+	uint64_t misaligned;		     /* refused: not whole logical sectors (also in invalid) */
 	uint64_t notifies_sent;		     /* event-channel notifications to the frontend */
+	uint64_t events_spurious;	     /* frontend events that brought no request */
+	uint64_t event_backoffs;	     /* times its event channel was ignored for a while (storm) */
 	uint32_t in_flight;		     /* taken from the ring, not yet answered */
 	uint32_t ring_slots;		     /* ring size (0 while disconnected) */
 	uint32_t ring_order;
 	uint32_t connects;		     /* successful connections so far */
+	uint32_t max_indirect_segments;	     /* offered (0: none) */
+	uint32_t sector_size;		     /* logical, as published */
 	uint64_t lat_hist[PVIO_BLKBACK_LAT_BUCKETS]; /* completed requests by latency */
 };
 
@@ -150,7 +186,9 @@ enum pvio_blkback_state {
  * is already Connected (a predecessor died), its old ring is ignored until
  * it re-initialises.  Opens its own xenstore, grant and event-channel
  * handles.  Returns 0 and *@out, or -ENOENT (no such backend dir),
- * -EINVAL (bad toolstack keys), or an errno from the handles.
+ * -EINVAL (bad toolstack keys, a sector size other than 512/4096, or a
+ * disk that is not a whole number of logical sectors), or an errno from
+ * the handles.
  */
 int pvio_blkback_create(struct ev_loop *loop, const struct pvio_blkback_config *cfg,
 			struct pvio_blkback **out);

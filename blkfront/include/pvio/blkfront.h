@@ -11,10 +11,19 @@
  * own.
  *
  * Data path: every ring request carries up to 11 segments of granted 4 KiB
- * bounce pages owned by blkfront (one contiguous 44 KiB area per request
- * slot, granted once to the backend).  User data is copied in (writes) and
- * out (reads), so callers' buffers need no alignment and no guest page is
- * ever shared that does not belong to blkfront (XSA-403).
+ * bounce pages owned by blkfront, or, with indirect descriptors (the
+ * backend's feature-max-indirect-segments, up to cfg.max_indirect_segments),
+ * up to that many segments listed in an indirect page, so a 1 MiB I/O is
+ * one request.  The bounce pages form a pool granted once to the backend
+ * (read-write, for the device's life, so a persistent-grant backend maps
+ * each once); a request borrows pages from it.  User data is copied in
+ * (writes) and out (reads), so callers' buffers need no alignment and no
+ * guest page is ever shared that does not belong to blkfront (XSA-403).
+ *
+ * Sector sizes: `sectors` and every sector number here are 512-byte units
+ * (as Linux); the backend's `sector-size` (a power of two, 512..32768)
+ * is the logical block every I/O must be a whole number of, and
+ * `physical-sector-size` (a power of two, at least that) is reported.
  *
  * The backend is hostile: each response is copied out of the ring once and
  * validated (id in range and in flight, operation matches, status known,
@@ -111,13 +120,20 @@ struct pvio_blkfront_config {
 	int handshake_timeout_ms;  /* default 30000; needs ops->now_ms */
 	bool ring_order_zero;	   /* force a 1-page ring (tests) */
 	bool no_persistent;	   /* do not offer feature-persistent */
+	/* Most segments per indirect request: 0 (the default) = never send
+	 * BLKIF_OP_INDIRECT; up to 4096 (8 indirect pages).  Used as
+	 * min(this, the backend's feature-max-indirect-segments) when that is
+	 * more than 11.  256 makes a 1 MiB I/O one request.  The bounce pool
+	 * holds max(max_slots * 11, 4 * the negotiated limit) pages (4 MiB
+	 * with 256), plus one indirect page per slot. */
+	unsigned max_indirect_segments;
 };
 
 /* What the backend published, validated. */
 struct pvio_blkfront_info {
 	uint64_t sectors;	/* disk size in 512-byte units */
-	uint32_t sector_size;	/* logical block: 512 or 4096 */
-	uint32_t physical_sector_size;
+	uint32_t sector_size;	/* logical block: a power of two, 512..32768 */
+	uint32_t physical_sector_size; /* a power of two >= sector_size */
 	uint32_t info;		/* VDISK_* bits (4 = read-only) */
 	bool readonly;
 	bool flush;		/* feature-flush-cache */
@@ -127,7 +143,9 @@ struct pvio_blkfront_info {
 	uint32_t discard_granularity;	/* bytes; 0 if not given */
 	unsigned ring_order;	/* negotiated */
 	unsigned ring_slots;	/* entries in the shared ring */
-	unsigned max_inflight;	/* request slots (each up to 11 segments) */
+	unsigned max_inflight;	/* request slots (one ring request each) */
+	unsigned max_indirect_segments; /* negotiated segments per indirect request;
+					 * 0: indirect not used (11 per request) */
 	uint16_t backend_id;
 	uint32_t devid;
 };
@@ -136,6 +154,7 @@ struct pvio_blkfront_info {
 struct pvio_blkfront_stats {
 	uint64_t ios_submitted, ios_completed, ios_failed;
 	uint64_t ring_requests, ring_responses, notifies;
+	uint64_t indirect_requests; /* ring requests sent as BLKIF_OP_INDIRECT */
 	uint64_t reconnects, resubmitted;
 	uint64_t leaked_pages; /* grants the backend never released */
 };
@@ -159,7 +178,7 @@ typedef void pvio_blkfront_cb(struct pvio_blkfront_io *io, int status, void *arg
  * One asynchronous I/O.  Owned by the caller, who fills the public
  * fields and keeps it (and @buf) alive until the callback runs; blkfront
  * uses the private fields meanwhile and splits it into ring requests of
- * at most 11 pages.
+ * at most 11 pages, or of the negotiated indirect segment count.
  */
 struct pvio_blkfront_io {
 	/* public */

@@ -8,7 +8,10 @@
  * pvio_evtchn_dispatch() delivers every pending port: it unmasks the port
  * first and then calls its handler, so an event raised while the handler runs
  * is delivered again rather than lost; handlers therefore re-check their ring
- * (final-check-for-more) and tolerate spurious calls.
+ * (final-check-for-more) and tolerate spurious calls.  A port in late-EOI
+ * mode (pvio_evtchn_set_late_eoi) is not unmasked by dispatch: its handler
+ * decides when it wants the next event (pvio_evtchn_unmask), which is how a
+ * backend bounds what a peer flooding it with events costs (XSA-332).
  *
  * Functions return 0 (or a count/port) or a negative errno and leave errno
  * alone. A struct pvio_evtchn is used by one thread at a time.
@@ -46,6 +49,17 @@ int pvio_evtchn_set_handler(struct pvio_evtchn *e, evtchn_port_t port, pvio_evtc
 int pvio_evtchn_unbind(struct pvio_evtchn *e, evtchn_port_t port);
 /* Raise the peer. A port whose peer has gone drops it silently, as on Xen. */
 int pvio_evtchn_notify(struct pvio_evtchn *e, evtchn_port_t port);
+
+/*
+ * Late EOI (Linux's xen_irq_lateeoi, the XSA-332 fix): with @on, dispatch
+ * leaves @port masked when it delivers it, and the handler (or a timer,
+ * later) calls pvio_evtchn_unmask() once it wants further events; events
+ * raised meanwhile are latched and delivered once on unmask.  -EINVAL if
+ * @port is not bound here.
+ */
+int pvio_evtchn_set_late_eoi(struct pvio_evtchn *e, evtchn_port_t port, int on);
+/* Unmask @port (the end of a late-EOI handler's work). 0 or -errno. */
+int pvio_evtchn_unmask(struct pvio_evtchn *e, evtchn_port_t port);
 
 /* Deliver all pending ports now. Returns how many were delivered. */
 int pvio_evtchn_dispatch(struct pvio_evtchn *e);

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Event intake: what a frontend's notifications can cost us, bounded
+ * (XSA-332, XSA-391: event storms).
+ *
+ * The event channel only schedules work.  The handler runs one round of the
+ * ring (bb_ring_work takes at most BB_ROUND_BUDGET requests; when the
+ * budget runs out the rest waits for the next loop pass, run from the
+ * prepare and idle watchers, so completions and the control socket get
+ * their turn in between).  The port is in late-EOI mode: once delivered it
+ * stays masked until eoi() here, so
+ *  - while a round is pending, further notifications are not delivered at
+ *    all (they would add nothing: the pending round looks at the ring);
+ *  - an event that brings no new request is spurious.  A few in a row are
+ *    normal (an event that raced with a round which already took its
+ *    requests); after BB_SPURIOUS_GRACE in a row we stop listening for a
+ *    while, BB_BACKOFF_MIN_MS doubling with each further spurious event up
+ *    to BB_BACKOFF_MAX_MS, as Linux does with its late EOI for XSA-332.
+ *    Nothing is lost: events latch while the port is masked and arrive once
+ *    on unmask, and the first event that finds a request ends the backoff.
+ * A frontend flooding its event channel thus costs a bounded number of
+ * wake-ups per second whatever its rate; one that never consumes its
+ * responses costs nothing once its ring is answered.
+ */
+#include <limits.h>
+
+#include "private.h"
+
+#define BB_SPURIOUS_GRACE 8
+#define BB_BACKOFF_MIN_MS 1.0
+#define BB_BACKOFF_STEPS 8 /* 1 ms << 8 = 256 ms */
+#define BB_BACKOFF_MAX_MS (BB_BACKOFF_MIN_MS * (1u << BB_BACKOFF_STEPS))
+
+/* End of interrupt: listen to the event channel again, unless a backoff
+ * is running (its timer does this when it ends). */
+static void eoi(struct pvio_blkback *bb)
+{
+	if (!bb->ev_masked || !bb->ev || ev_is_active(&bb->eoi_timer))
+		return;
+	bb->ev_masked = false;
+	pvio_evtchn_unmask(bb->ev, (evtchn_port_t)bb->lport);
+}
+
+static void eoi_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pvio_blkback *bb = w->data;
+
+	(void)revents;
+	ev_timer_stop(loop, w);
+	eoi(bb);
+}
+
+static void spurious(struct pvio_blkback *bb)
+{
+	unsigned k;
+	double ms;
+
+	bb->st.events_spurious++;
+	if (bb->spurious_run < UINT_MAX)
+		bb->spurious_run++;
+	if (bb->spurious_run < BB_SPURIOUS_GRACE)
+		return;
+	k = bb->spurious_run - BB_SPURIOUS_GRACE;
+	ms = BB_BACKOFF_MIN_MS * (double)(1u << (k < BB_BACKOFF_STEPS ? k : BB_BACKOFF_STEPS));
+	if (k == 0)
+		bb_log(bb, PVIO_BLKBACK_LOG_WARN,
+		       "frontend %u: %u events in a row brought no request (an event storm?): not listening "
+		       "to its event channel for %.0f ms, doubling up to %.0f ms while it lasts",
+		       bb->domid, bb->spurious_run, ms, BB_BACKOFF_MAX_MS);
+	bb->st.event_backoffs++;
+	ev_timer_set(&bb->eoi_timer, ms / 1000., 0.);
+	ev_timer_start(bb->loop, &bb->eoi_timer);
+}
+
+void bb_event_init(struct pvio_blkback *bb)
+{
+	ev_timer_init(&bb->eoi_timer, eoi_timer_cb, 0., 0.);
+	bb->eoi_timer.data = bb;
+}
+
+void bb_event_reset(struct pvio_blkback *bb)
+{
+	ev_timer_stop(bb->loop, &bb->eoi_timer);
+	bb->spurious_run = 0;
+	bb->round_pending = false;
+	bb->ev_masked = false;
+}
+
+void bb_event_notified(struct pvio_blkback *bb)
+{
+	int taken;
+
+	bb->ev_masked = true; /* late EOI: delivered, masked until eoi() */
+	if (bb->round_pending)
+		return;	      /* that round looks at the ring, then EOIs */
+	taken = bb_ring_work(bb);
+	if (bb->round_pending)
+		return;	      /* the budget ran out: the next round EOIs */
+	if (taken > 0)
+		bb->spurious_run = 0;
+	else
+		spurious(bb); /* nothing new (or not looked at: paused, closing) */
+	eoi(bb);
+}
+
+void bb_event_round(struct pvio_blkback *bb)
+{
+	bb->round_pending = false;
+	bb_ring_work(bb);
+	if (!bb->round_pending)
+		eoi(bb);
+}
