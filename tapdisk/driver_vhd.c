@@ -17,6 +17,17 @@
  * Parents are opened read-only by the library, so a write can only ever
  * reach the leaf.
  *
+ * Discard (offered when the leaf's filesystem can punch holes) must read
+ * back zeros and should give the space back.  The format cannot free a
+ * block in the middle of the file (the BAT only ever grows), so the data
+ * area of each discarded range is punched out of the leaf: the host gets
+ * its space back and the sectors read as zeros.  Without parents that is
+ * all (an unallocated block already reads as zeros).  With parents the
+ * range must also hide what the parents hold: the leaf's blocks are
+ * allocated as for a write, the range punched, and only then are its
+ * sectors marked present — a crash before that shows the old data, never
+ * anything else.  It runs synchronously on the loop, like all metadata.
+ *
  * Data reads go through a second, O_DIRECT descriptor of each file (as the
  * raw driver's do), so the guest's reads cost what they cost on a raw
  * image and dom0's page cache does not fill with guest data.  Writes, data
@@ -33,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include "pvio/blkif_wire.h"
@@ -162,6 +174,56 @@ static int vreq_map(struct vreq *r)
 	return (int)n;
 }
 
+static int punch(int fd, uint64_t off, uint64_t len)
+{
+	return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) ? -errno : 0;
+}
+
+/* Discard [@sector, +@count) of the chain (see the comment at the top). */
+static int vhd_discard(struct vhd_state *s, uint64_t sector, uint64_t count)
+{
+	struct pvio_vhd_err verr = { 0 };
+	int fd = pvio_vhd_fd(s->leaf);
+
+	while (count) {
+		uint32_t want = count > VHD_MAX_SECT ? VHD_MAX_SECT : (uint32_t)count;
+		int64_t got;
+		int err = 0;
+
+		if (s->depth == 1) { /* no parent: punch what the file holds */
+			uint64_t data_off;
+			got = pvio_vhd_own_run(s->leaf, sector, want, &data_off, &verr);
+			if (got > 0 && data_off != UINT64_MAX)
+				err = punch(fd, data_off, (uint64_t)got * PVIO_VHD_SECTOR);
+		} else { /* hide the parents: allocate, punch, then mark present */
+			unsigned k = 0;
+			got = pvio_vhd_write_prepare(s->leaf, sector, want, s->ext, VHD_MAX_EXT, &k, &verr);
+			for (unsigned e = 0; got > 0 && !err && e < k; e++)
+				err = punch(s->ext[e].fd, s->ext[e].offset,
+					    (uint64_t)s->ext[e].count * PVIO_VHD_SECTOR);
+			if (got > 0 && !err) {
+				err = pvio_vhd_write_commit(s->leaf, sector, (uint32_t)got, &verr);
+				if (err)
+					td_log(TD_ERR, "vhd: discard: marking sectors %llu+%lld present: %s",
+					       (unsigned long long)sector, (long long)got, verr.msg);
+			}
+		}
+		if (got <= 0) {
+			td_log(TD_ERR, "vhd: discard of sectors %llu+%u: %s", (unsigned long long)sector,
+			       want, got < 0 ? verr.msg : "the library mapped nothing");
+			return got < 0 ? (int)got : -EIO;
+		}
+		if (err) {
+			td_log(TD_ERR, "vhd: discard of sectors %llu+%lld: %s", (unsigned long long)sector,
+			       (long long)got, strerror(-err));
+			return err;
+		}
+		sector += (uint64_t)got;
+		count -= (uint64_t)got;
+	}
+	return 0;
+}
+
 static int vhd_submit(struct td *td, struct td_io *io, enum pvio_blkback_op op,
 		      uint64_t off, const struct iovec *iov, int iovcnt)
 {
@@ -175,8 +237,13 @@ static int vhd_submit(struct td *td, struct td_io *io, enum pvio_blkback_op op,
 		td_log(TD_ERR, "vhd: more requests in flight than ring slots: refusing one");
 		return -EBUSY;
 	}
-	if (op == PVIO_BLKBACK_DISCARD)
-		return -EOPNOTSUPP; /* never offered */
+	if (op == PVIO_BLKBACK_DISCARD) {
+		if (iovcnt != 1 || iov[0].iov_base || off % PVIO_VHD_SECTOR ||
+		    iov[0].iov_len % PVIO_VHD_SECTOR || !td->img.can_discard)
+			return -EINVAL;
+		io->done(io, vhd_discard(s, off / PVIO_VHD_SECTOR, iov[0].iov_len / PVIO_VHD_SECTOR));
+		return 0;
+	}
 	if (op == PVIO_BLKBACK_FLUSH) {
 		/* prepare and commit write the leaf's metadata with pwrite; one
 		 * fdatasync of the leaf covers them and every completed data
@@ -356,16 +423,22 @@ static int vhd_open(const char *path, int readonly, struct td_image *img)
 	}
 	img->direct = ndirect == s->depth;
 	img->fd = pvio_vhd_fd(s->leaf);
+	/* Discard = punch holes in the leaf: probe past its end, where a
+	 * KEEP_SIZE punch changes nothing but tells whether it works. */
+	struct stat st;
+	img->can_discard = !readonly && fstat(img->fd, &st) == 0 && S_ISREG(st.st_mode) &&
+			   fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size, 4096) == 0;
 	img->size = pvio_vhd_chain_sectors(s->chain) * PVIO_VHD_SECTOR;
 	img->phys_sector = 512;
 	img->readonly = readonly;
 	img->ops_per_req = VHD_OPS_PER_REQ;
 	img->max_io = VHD_MAX_SECT * PVIO_VHD_SECTOR;
 	img->priv = s;
-	td_log(TD_INFO, "vhd chain %s: %llu bytes, %u file(s), %s, %s reads", path,
+	td_log(TD_INFO, "vhd chain %s: %llu bytes, %u file(s), %s, %s reads, discard %s", path,
 	       (unsigned long long)img->size, pvio_vhd_chain_depth(s->chain),
 	       readonly ? "read-only" : "read-write (leaf only; parents read-only)",
-	       ndirect == s->depth ? "direct" : ndirect ? "partly direct" : "buffered");
+	       ndirect == s->depth ? "direct" : ndirect ? "partly direct" : "buffered",
+	       img->can_discard ? "by punching holes" : "off");
 	for (unsigned i = 1; i < pvio_vhd_chain_depth(s->chain); i++)
 		td_log(TD_INFO, "  parent %u: %s", i, pvio_vhd_path(pvio_vhd_chain_layer(s->chain, i)));
 	return 0;

@@ -5,7 +5,9 @@
 # what the chain holds; what it reads through tapdisk equals what
 # `vhdtool convert` makes of the chain; a file written at an offset lands
 # there; the chain passes `vhdtool check`; the parents are not changed;
-# a read-only attach serves the same data and refuses writes.
+# a read-only attach serves the same data and refuses writes; discard on a
+# chain and on a single dynamic disk reads back zeros (hiding the parents'
+# data) and gives the leaf's space back.
 . "$(dirname "$0")/lib.sh"
 [ -n "${VHDTOOL:-}" ] || { echo "SKIP: VHDTOOL not set"; exit 77; }
 MB=$((1024 * 1024))
@@ -54,6 +56,25 @@ head -c $((200 * 1024 + 512)) /dev/urandom > "$W/data"
 data_off=$((5 * MB + 3 * 512))
 guest "$dom" "$PVBLK" --vdev xvdb write --offset $data_off --length $((200 * 1024 + 512)) --in "$W/data" ||
     fail "write data"
+# discard: over the base's data (leaf blocks not allocated: the parents
+# must be hidden), unaligned inside 64 KiB blocks, and over a range the
+# leaf holds completely (its space must come back)
+info=$(guest "$dom" "$PVBLK" --vdev xvdb info --json) || fail "pvblk info (leaf)"
+[ "$(json_field "$info" discard)" = True ] || fail "no discard offered on a VHD chain: $info"
+grep -q "vhd chain $W/leaf.vhd: .*discard by punching holes" "$W/tapback.log" || fail "tapdisk did not log discard"
+head -c $((2 * MB)) /dev/urandom > "$W/full"
+guest "$dom" "$PVBLK" --vdev xvdb write --offset $((13 * MB)) --length $((2 * MB)) --in "$W/full" ||
+    fail "write 2 MiB for the discard"
+blocks_before=$(stat -c %b "$W/leaf.vhd")
+for r in "$((3 * MB + 4096)) $((MB + 512))" "$((12 * MB - 1536)) 3072" "$((13 * MB)) $((2 * MB))"; do
+    set -- $r
+    guest "$dom" "$PVBLK" --vdev xvdb discard --offset "$1" --length "$2" || fail "discard $1+$2"
+    guest "$dom" "$PVBLK" --vdev xvdb read --offset "$1" --length "$2" --out "$W/zeros" || fail "read $1+$2"
+    cmp -n "$2" "$W/zeros" /dev/zero || fail "discarded range $1+$2 does not read back zeros"
+done
+blocks_after=$(stat -c %b "$W/leaf.vhd")
+[ $(( (blocks_before - blocks_after) * 512 )) -ge $MB ] ||
+    fail "discarding 2 MiB the leaf held gave back less than 1 MiB ($blocks_before -> $blocks_after blocks)"
 guest "$dom" "$PVBLK" --vdev xvdb read --offset 0 --length $((16 * MB)) --out "$W/guest.raw" ||
     fail "read leaf"
 detach_wait xvdb
@@ -72,6 +93,22 @@ guest "$dom" "$PVBLK" --vdev xvdc write --offset 0 --length 4096 --pattern 1 2>/
     fail "a write to a read-only VHD must fail"
 detach_wait xvdc
 [ "$(sum "$W/leaf.vhd")" = "$leaf_sum" ] || fail "read-only leaf changed"
+
+# discard on a single dynamic disk (no parents): punched, reads zeros
+"$VHDTOOL" convert --type dynamic --block-size 64K "$W/base.raw" "$W/solo.vhd" >/dev/null || fail "convert solo"
+"$XENSIM" vbd attach "$dom" "$W/solo.vhd" --vdev xvdd --format vhd >/dev/null || fail "attach solo"
+solo_before=$(stat -c %b "$W/solo.vhd")
+guest "$dom" "$PVBLK" --vdev xvdd discard --offset $((MB / 2)) --length $((4 * MB)) || fail "discard solo"
+guest "$dom" "$PVBLK" --vdev xvdd read --offset 0 --length $((16 * MB)) --out "$W/solo.raw" || fail "read solo"
+detach_wait xvdd
+cp "$W/base.raw" "$W/solo.model"
+dd if=/dev/zero of="$W/solo.model" bs=$((MB / 2)) seek=1 count=8 conv=notrunc status=none
+cmp "$W/solo.raw" "$W/solo.model" || fail "solo disk after discard differs from its model"
+"$VHDTOOL" convert "$W/solo.vhd" "$W/solo.out" >/dev/null || fail "convert solo back"
+cmp "$W/solo.out" "$W/solo.model" || fail "vhdtool convert of solo differs from its model"
+"$VHDTOOL" check "$W/solo.vhd" >"$W/check.out" 2>&1 || { cat "$W/check.out" >&2; fail "vhdtool check solo"; }
+[ $(( (solo_before - $(stat -c %b "$W/solo.vhd")) * 512 )) -ge $MB ] ||
+    fail "discard on a dynamic disk gave no space back"
 [ "$(sum "$W/base.vhd")" = "$base_sum" ] || fail "base changed"
 [ "$(sum "$W/mid.vhd")" = "$mid_sum" ] || fail "mid (a parent) changed"
 [ "$(dom_usage 0 maps_held)" = 0 ] || fail "dom0 still holds grant mappings"
