@@ -8,13 +8,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <xenstore.h>
@@ -22,13 +20,6 @@
 #include "xensim_cli.h"
 
 #define die xsim_cli_die
-
-/* libxl's LIBXL_DESTROY_TIMEOUT: how long detach waits for the backend. */
-#define VBD_DETACH_TIMEOUT_S 10
-/* Transactions that conflict are retried; a few tries is plenty for a CLI. */
-#define VBD_TX_TRIES 16
-
-enum { XB_INITIALISING = 1, XB_CLOSING = 5, XB_CLOSED = 6 };
 
 /* Backend kinds a VBD of ours can live under: vbd3 (tap) first. */
 static const char *const vbd_kinds[] = { "vbd3", "vbd" };
@@ -80,62 +71,12 @@ static long vdev_to_devid(const char *s)
 	return (long)((1ul << 28) | (disk << 8) | part);
 }
 
-static char *xs_get(struct xs_handle *xs, xs_transaction_t t, const char *path)
+static void vbd_paths(struct xsim_dev_paths *p, const char *kind, uint32_t domid, long devid)
 {
-	unsigned int len;
-
-	return xs_read(xs, t, path, &len);
-}
-
-static bool xs_exists(struct xs_handle *xs, xs_transaction_t t, const char *path)
-{
-	char *v = xs_get(xs, t, path);
-
-	free(v);
-	return v != NULL;
-}
-
-/* Where a VBD's three records live (libxl_device.c's path helpers). */
-struct vbd_paths {
-	char back[128];   /* B: /local/domain/0/backend/<kind>/<domid>/<devid> */
-	char front[128];  /* F: /local/domain/<domid>/device/vbd/<devid> */
-	char libxl[128];  /* libxl's own record: /libxl/<domid>/device/vbd/<devid> */
-};
-
-static void vbd_paths(struct vbd_paths *p, const char *kind, uint32_t domid, long devid)
-{
-	snprintf(p->back, sizeof(p->back), "/local/domain/0/backend/%s/%u/%ld", kind, domid, devid);
-	snprintf(p->front, sizeof(p->front), "/local/domain/%u/device/vbd/%ld", domid, devid);
-	snprintf(p->libxl, sizeof(p->libxl), "/libxl/%u/device/vbd/%ld", domid, devid);
+	xsim_dev_paths(p, kind, "vbd", domid, devid);
 }
 
 /* ---- attach ---- */
-
-struct kv {
-	const char *key, *val;
-};
-
-static bool tx_write(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
-		     const char *val)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, key);
-	return xs_write(xs, t, path, val, (unsigned int)strlen(val));
-}
-
-/* mkdir DIR with PERMS and write KVS under it; new keys inherit DIR's perms
- * from xenstored, which is how libxl__xs_writev leaves them. */
-static bool tx_dir(struct xs_handle *xs, xs_transaction_t t, const char *dir,
-		   struct xs_permissions *perms, unsigned nperms, const struct kv *kvs, size_t n)
-{
-	if (!xs_mkdir(xs, t, dir) || !xs_set_permissions(xs, t, dir, perms, nperms))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!tx_write(xs, t, dir, kvs[i].key, kvs[i].val))
-			return false;
-	return true;
-}
 
 /* The default format comes from the image's name (".vhd": the VHD chain
  * that ends in it), never from its content: a guest owns the content of
@@ -159,7 +100,7 @@ static int vbd_attach(int argc, char **argv)
 	};
 	const char *vdev = "xvda", *mode = "w", *format = NULL;
 	char image[PATH_MAX], params[PATH_MAX + 8], domstr[16], devstr[24], dompath[64];
-	struct vbd_paths p;
+	struct xsim_dev_paths p;
 	struct xs_handle *xs;
 	struct stat st;
 	uint32_t domid;
@@ -232,7 +173,7 @@ static int vbd_attach(int argc, char **argv)
 	snprintf(devstr, sizeof(devstr), "%ld", devid);
 	snprintf(dompath, sizeof(dompath), "/local/domain/%u", domid);
 	{
-		const struct kv back[] = {
+		const struct xsim_kv back[] = {
 			{ "frontend", p.front },
 			{ "params", params },
 			{ "frontend-id", domstr },
@@ -248,7 +189,7 @@ static int vbd_attach(int argc, char **argv)
 			{ "discard-enable", strcmp(mode, "w") ? "0" : "1" },
 			{ "specification", "xen" },
 		};
-		const struct kv front[] = {
+		const struct xsim_kv front[] = {
 			{ "backend", p.back },
 			{ "backend-id", "0" },
 			{ "state", "1" },
@@ -256,19 +197,11 @@ static int vbd_attach(int argc, char **argv)
 			{ "device-type", "disk" },
 			{ "trusted", "1" },
 		};
-		const struct kv lib[] = {
-			{ "frontend", p.front },
-			{ "backend", p.back },
-		};
-		/* libxl__device_generic_add's permissions */
-		struct xs_permissions fperm[2] = { { domid, XS_PERM_NONE }, { 0, XS_PERM_READ } };
-		struct xs_permissions bperm[2] = { { 0, XS_PERM_NONE }, { domid, XS_PERM_READ } };
-		struct xs_permissions lperm[1] = { { 0, XS_PERM_NONE } };
 
 		xs = xsim_cli_xs_dom0();
-		for (tries = 0; tries < VBD_TX_TRIES; tries++) {
+		for (tries = 0; tries < XSIM_TX_TRIES; tries++) {
 			xs_transaction_t t = xs_transaction_start(xs);
-			struct vbd_paths old;
+			struct xsim_dev_paths old;
 			bool ok;
 
 			if (t == XBT_NULL)
@@ -288,18 +221,17 @@ static int vbd_attach(int argc, char **argv)
 				}
 			}
 			/* reading a dir node gives "" when it exists */
-			if (xs_exists(xs, t, p.front) || xs_exists(xs, t, p.libxl)) {
+			if (xsim_xs_exists(xs, t, p.front) || xsim_xs_exists(xs, t, p.libxl)) {
 				xs_transaction_end(xs, t, true);
 				die("domain %u already has a device %ld (%s) at %s", domid, devid, vdev,
 				    p.front);
 			}
-			if (!xs_exists(xs, t, dompath)) {
+			if (!xsim_xs_exists(xs, t, dompath)) {
 				xs_transaction_end(xs, t, true);
 				die("domain %u has no xenstore home %s", domid, dompath);
 			}
-			ok = tx_dir(xs, t, p.front, fperm, 2, front, sizeof(front) / sizeof(front[0])) &&
-			     tx_dir(xs, t, p.back, bperm, 2, back, sizeof(back) / sizeof(back[0])) &&
-			     tx_dir(xs, t, p.libxl, lperm, 1, lib, sizeof(lib) / sizeof(lib[0]));
+			ok = xsim_dev_write(xs, t, &p, domid, front, sizeof(front) / sizeof(front[0]), back,
+					    sizeof(back) / sizeof(back[0]));
 			if (!ok) {
 				int e = errno;
 				xs_transaction_end(xs, t, true);
@@ -310,7 +242,7 @@ static int vbd_attach(int argc, char **argv)
 			if (errno != EAGAIN)
 				die("xenstore transaction commit: %s", strerror(errno));
 		}
-		if (tries == VBD_TX_TRIES)
+		if (tries == XSIM_TX_TRIES)
 			die("xenstore kept conflicting; nothing written");
 		xs_close(xs);
 	}
@@ -323,160 +255,44 @@ static int vbd_attach(int argc, char **argv)
 /* Find DOMID's device DEVID under dom0's backend/vbd3 or backend/vbd. The
  * frontend's `backend` key is not consulted: the frontend dir is the guest's
  * to write. True if any of its records exist. */
-static bool vbd_find(struct xs_handle *xs, uint32_t domid, long devid, struct vbd_paths *out)
+static bool vbd_find(struct xs_handle *xs, uint32_t domid, long devid, struct xsim_dev_paths *out)
 {
 	bool front;
 
 	vbd_paths(out, "vbd3", domid, devid);
-	front = xs_exists(xs, XBT_NULL, out->front);
+	front = xsim_xs_exists(xs, XBT_NULL, out->front);
 	for (size_t k = 0; k < sizeof(vbd_kinds) / sizeof(vbd_kinds[0]); k++) {
-		struct vbd_paths p;
+		struct xsim_dev_paths p;
 		vbd_paths(&p, vbd_kinds[k], domid, devid);
-		if (xs_exists(xs, XBT_NULL, p.back)) {
+		if (xsim_xs_exists(xs, XBT_NULL, p.back)) {
 			*out = p;
 			return true;
 		}
 	}
 	/* a frontend or libxl record without a backend is still ours to remove */
-	return front || xs_exists(xs, XBT_NULL, out->libxl);
-}
-
-/* online=0 and state=5 in one transaction, unless the backend is already
- * Closed (libxl__initiate_device_generic_remove). */
-static void vbd_close(struct xs_handle *xs, const char *back)
-{
-	char path[192];
-
-	for (int tries = 0; tries < VBD_TX_TRIES; tries++) {
-		xs_transaction_t t = xs_transaction_start(xs);
-		char *st;
-
-		if (t == XBT_NULL)
-			die("xenstore transaction: %s", strerror(errno));
-		if (!xs_exists(xs, t, back)) {
-			xs_transaction_end(xs, t, true);
-			return;
-		}
-		snprintf(path, sizeof(path), "%s/state", back);
-		st = xs_get(xs, t, path);
-		if (!st || atoi(st) != XB_CLOSED) {
-			if (!tx_write(xs, t, back, "online", "0") || !tx_write(xs, t, back, "state", "5")) {
-				int e = errno;
-				free(st);
-				xs_transaction_end(xs, t, true);
-				die("xenstore write under %s: %s", back, strerror(e));
-			}
-		}
-		free(st);
-		if (xs_transaction_end(xs, t, false) || errno != EAGAIN)
-			return;
-	}
-}
-
-static void vbd_remove(struct xs_handle *xs, const struct vbd_paths *p)
-{
-	for (int tries = 0; tries < VBD_TX_TRIES; tries++) {
-		xs_transaction_t t = xs_transaction_start(xs);
-
-		if (t == XBT_NULL)
-			die("xenstore transaction: %s", strerror(errno));
-		xs_rm(xs, t, p->back);
-		xs_rm(xs, t, p->front);
-		xs_rm(xs, t, p->libxl);
-		if (xs_transaction_end(xs, t, false) || errno != EAGAIN)
-			return;
-	}
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * Wait until BACK/state reads Closed (6) or the backend dir is gone, on a
- * xenstore watch (no polling loop), at most TIMEOUT seconds. Returns true if
- * the backend answered.
- */
-static bool vbd_wait_closed(struct xs_handle *xs, const char *back, double timeout)
-{
-	char path[192];
-	double deadline = now_s() + timeout;
-	bool done = false;
-
-	snprintf(path, sizeof(path), "%s/state", back);
-	if (!xs_watch(xs, path, "vbd-detach"))
-		die("xenstore watch %s: %s", path, strerror(errno));
-	for (;;) {
-		char *st = xs_get(xs, XBT_NULL, path);
-		double left;
-		struct pollfd pfd = { .fd = xs_fileno(xs), .events = POLLIN };
-		char **ev;
-
-		/* state gone with its dir counts: the backend cleaned up */
-		done = (!st && errno == ENOENT) || (st && atoi(st) == XB_CLOSED);
-		free(st);
-		if (done)
-			break;
-		left = deadline - now_s();
-		if (left <= 0 || pfd.fd < 0)
-			break;
-		if (poll(&pfd, 1, (int)(left * 1000) + 1) < 0 && errno != EINTR)
-			break;
-		/* drain what arrived; re-reading the key decides */
-		while ((ev = xs_check_watch(xs)))
-			free(ev);
-	}
-	xs_unwatch(xs, path, "vbd-detach");
-	return done;
+	return front || xsim_xs_exists(xs, XBT_NULL, out->libxl);
 }
 
 static int vbd_detach(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "timeout", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	double timeout = VBD_DETACH_TIMEOUT_S;
-	bool force = false;
-	struct vbd_paths p;
+	struct xsim_dev_paths p;
 	struct xs_handle *xs;
+	double timeout;
+	bool force;
 	uint32_t domid;
 	long devid;
-	int o;
+	int rc;
 
-	optind = 1;
-	while ((o = getopt_long(argc, argv, "t:fh", opts, NULL)) != -1) {
-		switch (o) {
-		case 't': {
-			char *end;
-			timeout = strtod(optarg, &end);
-			if (*end || !(timeout > 0) || timeout > 3600)
-				die("--timeout takes seconds (0 < SEC <= 3600), not '%s'", optarg);
-			break;
-		}
-		case 'f':
-			force = true;
-			break;
-		case 'h':
-			printf("Usage: xensim vbd detach DOMID VDEV [--timeout SEC] [--force]\n"
-			       "Detach a VBD as libxl does: write the backend's online=0 and state=5\n"
-			       "(Closing), wait on a xenstore watch for the backend to reach state 6\n"
-			       "(Closed) — at most SEC seconds, default %d — then remove the backend,\n"
-			       "frontend and /libxl dirs. If no backend answers in time, say so and\n"
-			       "remove them anyway (the backend then finds its dir gone).\n"
-			       "  --force   do not wait for the backend\n",
-			       VBD_DETACH_TIMEOUT_S);
-			return 0;
-		default:
-			return 2;
-		}
-	}
+	rc = xsim_dev_detach_opts(argc, argv,
+		"Usage: xensim vbd detach DOMID VDEV [--timeout SEC] [--force]\n"
+		"Detach a VBD as libxl does: write the backend's online=0 and state=5\n"
+		"(Closing), wait on a xenstore watch for the backend to reach state 6\n"
+		"(Closed) — at most SEC seconds, default " XSIM_STR(XSIM_DETACH_TIMEOUT_S) " — then remove the\n"
+		"backend, frontend and /libxl dirs. If no backend answers in time, say so\n"
+		"and remove them anyway (the backend then finds its dir gone).\n"
+		"  --force   do not wait for the backend\n", &timeout, &force);
+	if (rc >= 0)
+		return rc;
 	if (optind != argc - 2)
 		die("vbd detach needs DOMID and VDEV (see --help)");
 	if (xsim_cli_parse_domid(argv[optind], &domid))
@@ -487,41 +303,13 @@ static int vbd_detach(int argc, char **argv)
 	xs = xsim_cli_xs_dom0();
 	if (!vbd_find(xs, domid, devid, &p))
 		die("domain %u has no device %s", domid, argv[optind + 1]);
-	vbd_close(xs, p.back);
-	if (!force && xs_exists(xs, XBT_NULL, p.back) &&
-	    !vbd_wait_closed(xs, p.back, timeout))
-		fprintf(stderr, "xensim: no backend closed %s within %g s; removing it anyway\n",
-			p.back, timeout);
-	vbd_remove(xs, &p);
+	xsim_dev_detach(xs, &p, force, timeout);
 	xs_close(xs);
 	printf("detached device %ld of domain %u\n", devid, domid);
 	return 0;
 }
 
 /* ---- list ---- */
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
-static char *key_of(struct xs_handle *xs, const char *dir, const char *key)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, key);
-	return xs_get(xs, XBT_NULL, path);
-}
 
 static int vbd_list(int argc, char **argv)
 {
@@ -584,26 +372,26 @@ static int vbd_list(int argc, char **argv)
 				char *dev, *params, *mode, *bst, *online, *fpath, *fst = NULL;
 
 				snprintf(b, sizeof(b), "%s/%s", ddir, devs[j]);
-				dev = key_of(xs, b, "dev");
-				params = key_of(xs, b, "params");
-				mode = key_of(xs, b, "mode");
-				bst = key_of(xs, b, "state");
-				online = key_of(xs, b, "online");
-				fpath = key_of(xs, b, "frontend");
+				dev = xsim_xs_key(xs, b, "dev");
+				params = xsim_xs_key(xs, b, "params");
+				mode = xsim_xs_key(xs, b, "mode");
+				bst = xsim_xs_key(xs, b, "state");
+				online = xsim_xs_key(xs, b, "online");
+				fpath = xsim_xs_key(xs, b, "frontend");
 				if (fpath)
-					fst = key_of(xs, fpath, "state");
+					fst = xsim_xs_key(xs, fpath, "state");
 				if (json) {
 					printf("%s{\"domid\": %u, \"devid\": %s, \"vdev\": ", count ? ", " : "",
 					       d, devs[j]);
-					json_str(dev);
+					xsim_json_str(dev);
 					printf(", \"kind\": \"%s\", \"backend_state\": %d, \"frontend_state\": %d, "
 					       "\"online\": %d, \"mode\": ", vbd_kinds[k], bst ? atoi(bst) : -1,
 					       fst ? atoi(fst) : -1, online ? atoi(online) : -1);
-					json_str(mode);
+					xsim_json_str(mode);
 					printf(", \"params\": ");
-					json_str(params);
+					xsim_json_str(params);
 					printf(", \"backend\": ");
-					json_str(b);
+					xsim_json_str(b);
 					printf("}");
 				} else {
 					printf("%-6u %-10s %-6s %-5s %-6s %-6s %-6s %-4s %s\n", d, devs[j],
@@ -642,7 +430,7 @@ int xsim_cli_vbd_remove_domain(struct xs_handle *xs, uint32_t domid)
 		snprintf(path, sizeof(path), "/local/domain/0/backend/%s/%u", vbd_kinds[k], domid);
 		devs = xs_directory(xs, XBT_NULL, path, &n);
 		for (unsigned i = 0; devs && i < n; i++) {
-			struct vbd_paths p;
+			struct xsim_dev_paths p;
 			char *end;
 			long devid = strtol(devs[i], &end, 10);
 
@@ -650,8 +438,8 @@ int xsim_cli_vbd_remove_domain(struct xs_handle *xs, uint32_t domid)
 				continue;
 			vbd_paths(&p, vbd_kinds[k], domid, devid);
 			/* tell a running backend first: it sees Closing, then its dir go */
-			vbd_close(xs, p.back);
-			vbd_remove(xs, &p);
+			xsim_dev_close(xs, p.back);
+			xsim_dev_remove(xs, &p);
 			fprintf(stderr, "xensim: removed VBD %s\n", p.back);
 			removed++;
 		}
