@@ -342,44 +342,27 @@ static void mkdirs(const char *path)
 
 int td_ctl_open(struct td *td, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct td_ctl *ctl;
-	int fd, err;
+	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
+	if (strlen(path) >= sizeof(ctl->path)) {
 		td_log(TD_ERR, "control socket path %s is too long", path);
 		return -ENAMETOOLONG;
 	}
+	mkdirs(path);
+	fd = td_listen(path, "control", 0, 8);
+	if (fd < 0)
+		return fd;
 	ctl = calloc(1, sizeof(*ctl));
-	if (!ctl)
+	if (!ctl) {
+		close(fd);
+		unlink(path);
 		return -ENOMEM;
+	}
 	ctl->td = td;
-	ctl->lfd = -1;
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 		ctl->cl[i].fd = -1, ctl->cl[i].ctl = ctl;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
-	mkdirs(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	/* A live tapdisk owning the socket means a second one for the same
-	 * device: refuse.  A dead one's socket is stale: replace it. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		td_log(TD_ERR, "control socket %s is served by another tapdisk: refusing to start", path);
-		close(fd);
-		free(ctl);
-		return -EADDRINUSE;
-	}
-	close(fd);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
-		close(fd);
-		goto fail;
-	}
 	ctl->lfd = fd;
 	ev_io_init(&ctl->lio, accept_cb, fd, EV_READ);
 	ctl->lio.data = ctl;
@@ -387,11 +370,6 @@ int td_ctl_open(struct td *td, const char *path)
 	td->ctl = ctl;
 	td_log(TD_INFO, "control socket %s", path);
 	return 0;
-fail:
-	err = -errno;
-	td_log(TD_ERR, "control socket %s: %s", path, strerror(errno));
-	free(ctl);
-	return err;
 }
 
 void td_ctl_close(struct td_ctl *ctl)

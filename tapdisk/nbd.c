@@ -1394,21 +1394,24 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 /* ---- the server ----------------------------------------------------------------- */
 int td_nbd_open(struct td *td, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct td_nbd *n;
-	mode_t old;
-	int fd, err;
+	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
+	if (strlen(path) >= sizeof(n->path)) {
 		td_log(TD_ERR, "nbd socket path %s is too long", path);
 		return -ENAMETOOLONG;
 	}
+	/* the socket reads and writes the guest's disk: owner only */
+	fd = td_listen(path, "nbd", 1, 16);
+	if (fd < 0)
+		return fd;
 	n = calloc(1, sizeof(*n));
-	if (!n)
+	if (!n) {
+		close(fd);
+		unlink(path);
 		return -ENOMEM;
+	}
 	n->td = td;
-	n->lfd = -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	snprintf(n->path, sizeof(n->path), "%s", path);
 	for (unsigned i = 0; i < TD_NBD_SLOTS; i++) {
 		n->pieces[i].io.done = piece_done;
@@ -1419,33 +1422,6 @@ int td_nbd_open(struct td *td, const char *path)
 	n->piece_max = NBD_PIECE;
 	if (td->img.max_io && td->img.max_io < n->piece_max)
 		n->piece_max = td->img.max_io - td->img.max_io % 512;
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	/* a live server on the path: another tapdisk serves it; refuse.  A
-	 * dead one's socket is stale: replace it. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		td_log(TD_ERR, "nbd socket %s is served by another process: refusing to start", path);
-		close(fd);
-		free(n);
-		return -EADDRINUSE;
-	}
-	close(fd);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	/* the socket reads and writes the guest's disk: owner only */
-	old = umask(0177); /* srw------- */
-	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (err < 0 || listen(fd, 16) < 0) {
-		err = -errno;
-		close(fd);
-		errno = -err;
-		goto fail;
-	}
 	n->lfd = fd;
 	ev_io_init(&n->lio, accept_cb, fd, EV_READ);
 	n->lio.data = n;
@@ -1456,11 +1432,6 @@ int td_nbd_open(struct td *td, const char *path)
 	       !td->img.readonly && td->img.can_discard ? ", trim" : "",
 	       (unsigned long long)td->img.size);
 	return 0;
-fail:
-	err = -errno;
-	td_log(TD_ERR, "nbd socket %s: %s", path, strerror(errno));
-	free(n);
-	return err;
 }
 
 void td_nbd_close(struct td_nbd *n)

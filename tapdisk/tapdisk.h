@@ -148,6 +148,10 @@ int td_io_submit(struct td *td, struct td_io *io, enum pvio_blkback_op op, uint6
 		 const struct iovec *iov, int iovcnt);
 void td_kick(void *ctx);
 
+/* Listen on unix socket @path (stale socket replaced; a live server there
+ * refuses with -EADDRINUSE; @owner_only: mode 0600).  Returns the
+ * non-blocking listening fd or -errno, logged with @what. */
+int td_listen(const char *path, const char *what, int owner_only, int backlog);
 int td_ctl_open(struct td *td, const char *path);
 void td_ctl_close(struct td_ctl *c);
 /* blkback events the control socket waits for (pause drained, detached). */
