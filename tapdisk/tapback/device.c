@@ -100,6 +100,38 @@ static int dir_exists(struct tb_state *s, const char *path)
 
 static void on_child(struct ev_loop *loop, ev_child *w, int revents);
 
+/*
+ * A device whose tapdisk finished its detach (exit 0) keeps its dir until
+ * the toolstack removes it, with state 6 (Closed).  If instead the dir
+ * reads state 1 (Initialising) and online=1, the toolstack removed it and
+ * attached the same vdev again before we saw the removal (a detach
+ * immediately followed by an attach): a new device that needs a tapdisk.
+ * Only dom0 writes the backend dir, so a guest cannot fake this.
+ */
+static bool dir_reattached(struct tb_state *s, const char *path)
+{
+	char *st = read_key(s, path, "state"), *online = read_key(s, path, "online");
+	char *err = read_key(s, path, "hotplug-error"); /* we gave up on the old dir */
+	bool fresh = st && online && !err && !strcmp(st, "1") && !strcmp(online, "1");
+
+	free(st);
+	free(online);
+	free(err);
+	return fresh;
+}
+
+static void dev_start(struct tb_state *s, struct tb_device *dev);
+
+/* Serve a re-attached device as a new one: fresh restart budget. */
+static void dev_restart_new(struct tb_state *s, struct tb_device *dev)
+{
+	tb_log(s, "%s: attached again after its detach; starting a tapdisk for the new device", dev->path);
+	dev->done = false;
+	dev->gave_up = false;
+	dev->nr_restarts = 0;
+	dev_start(s, dev);
+}
+
 static void dev_start(struct tb_state *s, struct tb_device *dev)
 {
 	char sock[256];
@@ -236,6 +268,8 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents)
 		       (int)w->rpid, how);
 		if (exists == 0)
 			dev_free(s, dev);
+		else if (exists == 1 && dir_reattached(s, dev->path))
+			dev_restart_new(s, dev);
 		return;
 	}
 	if (exists != 1) {
@@ -306,6 +340,10 @@ void tb_device_check(struct tb_state *s, const char *path)
 		tb_log(s, "%s: new device (domain %u, devid %u)", path, domid, devid);
 	}
 	dev->present = true;
+	if ((dev->done || dev->gave_up) && !dev->pid && !s->stopping && dir_reattached(s, path)) {
+		dev_restart_new(s, dev);
+		return;
+	}
 	if (dev->pid || dev->done || dev->gave_up || s->stopping)
 		return;
 	online = read_key(s, path, "online");

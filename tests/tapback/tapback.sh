@@ -3,7 +3,8 @@
 # tapdisk per device with online=1, across domains and both backend kinds;
 # restart after kill -9 with the same --backend; no restart after a clean
 # exit; bounded restarts, then give up with B/hotplug-error; no restart once
-# the device is detached; SIGTERM stops every tapdisk and exits 0.
+# the device is detached; a vdev detached and attached again while its old
+# tapdisk exits gets a new one; SIGTERM stops every tapdisk and exits 0.
 # Every wait is on a xenstore watch or inotify (the stand-in's wait commands).
 # Needs: XENSIM, TAPBACK, STANDIN.
 set -u
@@ -126,6 +127,26 @@ kill -9 "$pd"
 # re-attaching the same vdev is a new device: a new tapdisk
 $X vbd attach "$d1" "$img" >/dev/null || fail "re-attach"
 "$S" wait-change "$A/standin-pid" "$pa" >/dev/null || fail "no tapdisk for the re-attached device"
+
+# detach and attach the same vdev again before the old tapdisk has exited
+# (it lingers past its dir's removal, then exits 0 — a finished detach —
+# while the new dir already waits): the new device gets a tapdisk
+$X vbd attach "$d2" "$img" --vdev xvdg >/dev/null || fail attach
+G=/local/domain/0/backend/vbd3/$d2/51808
+"$S" wait "$G/state" 4 >/dev/null || fail "no tapdisk for xvdg"
+pg=$(pid_of "$G")
+xenstore-write "$G/standin-cmd" "$pg linger"
+"$S" wait "$G/standin-lingering" 1 >/dev/null || fail "stand-in did not take the linger command"
+xenstore-rm "$G" || fail "rm xvdg"
+xenstore-rm "/local/domain/$d2/device/vbd/51808" "/libxl/$d2/device/vbd/51808" || fail "rm xvdg's other records"
+"$S" wait-log "$LOG" "$G: device removed; tapdisk pid $pg finishes its own detach" 1 ||
+    fail "removal of xvdg not logged"
+$X vbd attach "$d2" "$img" --vdev xvdg >/dev/null || fail "re-attach xvdg"
+xenstore-write "$G/standin-cmd" "$pg exit 0"
+pg2=$("$S" wait-change "$G/standin-pid" "$pg") || fail "no tapdisk for xvdg attached again during its old tapdisk's exit"
+"$S" wait-log "$LOG" "$G: attached again after its detach; starting a tapdisk for the new device" 1 ||
+    fail "re-attach during exit not logged"
+[ "$(starts "$G")" = 2 ] || fail "xvdg should have 2 starts, has $(starts "$G")"
 
 # SIGTERM: every tapdisk stopped and reaped, exit 0
 running=$(grep -o "started tapdisk pid [0-9]*" "$LOG" | awk '{print $4}')
