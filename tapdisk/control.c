@@ -127,10 +127,10 @@ static void nbd_json(struct td *td, struct out *o)
 	put(o, ",\"clients\":%u,\"connections\":%llu", n.clients,
 	    (unsigned long long)n.connections);
 	put(o, ",\"requests\":{\"read\":%llu,\"write\":%llu,\"flush\":%llu,\"trim\":%llu,"
-	    "\"block_status\":%llu}",
+	    "\"write_zeroes\":%llu,\"block_status\":%llu}",
 	    (unsigned long long)n.reqs[PVIO_BLKBACK_READ], (unsigned long long)n.reqs[PVIO_BLKBACK_WRITE],
 	    (unsigned long long)n.reqs[PVIO_BLKBACK_FLUSH], (unsigned long long)n.reqs[PVIO_BLKBACK_DISCARD],
-	    (unsigned long long)n.block_status);
+	    (unsigned long long)n.write_zeroes, (unsigned long long)n.block_status);
 	put(o, ",\"bytes\":{\"read\":%llu,\"write\":%llu},\"refused\":%llu,\"io_errors\":%llu,"
 	    "\"dropped\":%llu}",
 	    (unsigned long long)n.bytes_read, (unsigned long long)n.bytes_written,

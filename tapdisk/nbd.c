@@ -5,7 +5,15 @@
  * blktap's tapdisk does.  Protocol: the NBD spec's fixed newstyle
  * handshake (NBD_OPT_GO/INFO/EXPORT_NAME/LIST/ABORT/STRUCTURED_REPLY/
  * {LIST,SET}_META_CONTEXT with base:allocation) and transmission (READ,
- * WRITE, FLUSH, TRIM where the image discards, BLOCK_STATUS, DISC).
+ * WRITE, FLUSH, TRIM where the image discards, WRITE_ZEROES, CACHE,
+ * BLOCK_STATUS, DISC).
+ *
+ * WRITE_ZEROES punches a hole where the image discards (both drivers'
+ * discard reads back zeros) unless the client said NO_HOLE, and otherwise
+ * writes zeros from one shared zero buffer, piece by piece; FAST_ZERO is
+ * honoured by refusing (NBD_ENOTSUP) whenever zeros would have to be
+ * written.  CACHE is advisory and answered at once: reads go to the image
+ * with O_DIRECT, so there is no dom0 cache to fill.
  *
  * Data moves through td_io_submit: the same image driver and I/O engine as
  * the guest's requests, so a VHD chain's allocation and bitmaps are shared
@@ -70,8 +78,11 @@
 #define NBD_FLAG_SEND_FLUSH (1u << 2)
 #define NBD_FLAG_SEND_FUA (1u << 3)
 #define NBD_FLAG_SEND_TRIM (1u << 5)
+#define NBD_FLAG_SEND_WRITE_ZEROES (1u << 6)
 #define NBD_FLAG_SEND_DF (1u << 7)
 #define NBD_FLAG_CAN_MULTI_CONN (1u << 8)
+#define NBD_FLAG_SEND_CACHE (1u << 10)
+#define NBD_FLAG_SEND_FAST_ZERO (1u << 11)
 
 #define NBD_OPT_EXPORT_NAME 1
 #define NBD_OPT_ABORT 2
@@ -102,11 +113,15 @@
 #define NBD_CMD_DISC 2
 #define NBD_CMD_FLUSH 3
 #define NBD_CMD_TRIM 4
+#define NBD_CMD_CACHE 5
+#define NBD_CMD_WRITE_ZEROES 6
 #define NBD_CMD_BLOCK_STATUS 7
 
 #define NBD_CMD_FLAG_FUA (1u << 0)
+#define NBD_CMD_FLAG_NO_HOLE (1u << 1)
 #define NBD_CMD_FLAG_DF (1u << 2)
 #define NBD_CMD_FLAG_REQ_ONE (1u << 3)
+#define NBD_CMD_FLAG_FAST_ZERO (1u << 4)
 
 #define NBD_REPLY_FLAG_DONE (1u << 0)
 #define NBD_REPLY_TYPE_OFFSET_DATA 1
@@ -124,6 +139,7 @@
 #define NBD_EINVAL 22
 #define NBD_ENOSPC 28
 #define NBD_EOVERFLOW 75
+#define NBD_ENOTSUP 95
 
 #define NBD_META_BASE_ALLOCATION "base:allocation"
 #define NBD_META_ID 1		/* our one context's id */
@@ -234,6 +250,7 @@ struct td_nbd {
 	unsigned inflight;
 	int pumping;
 	uint32_t piece_max;
+	uint8_t *zeros;		/* piece_max bytes of zeros: WRITE_ZEROES' source */
 	struct td_nbd_stats st;
 };
 
@@ -255,7 +272,8 @@ static uint32_t nbd_errno(int err)
 	switch (err) {
 	case -EPERM: case -EROFS: return NBD_EPERM;
 	case -ENOMEM: return NBD_ENOMEM;
-	case -EINVAL: case -EOPNOTSUPP: case -ERANGE: return NBD_EINVAL;
+	case -EINVAL: case -ERANGE: return NBD_EINVAL;
+	case -EOPNOTSUPP: return NBD_ENOTSUP;
 	case -ENOSPC: case -EDQUOT: case -EFBIG: return NBD_ENOSPC;
 	case -EOVERFLOW: return NBD_EOVERFLOW;
 	default: return NBD_EIO;
@@ -270,6 +288,8 @@ static const char *cmd_name(unsigned t)
 	case NBD_CMD_DISC: return "disc";
 	case NBD_CMD_FLUSH: return "flush";
 	case NBD_CMD_TRIM: return "trim";
+	case NBD_CMD_CACHE: return "cache";
+	case NBD_CMD_WRITE_ZEROES: return "write-zeroes";
 	case NBD_CMD_BLOCK_STATUS: return "block-status";
 	default: return "unknown";
 	}
@@ -606,6 +626,21 @@ static void pump(struct td_nbd *n)
 			p->iov.iov_len = len;
 			r->issued += len;
 			last = r->issued == r->len;
+		} else if (r->type == NBD_CMD_WRITE_ZEROES && r->issued < r->len &&
+			   !(r->flags & NBD_CMD_FLAG_NO_HOLE) && n->td->img.can_discard) {
+			op = PVIO_BLKBACK_DISCARD; /* a hole reads back zeros */
+			off = r->off;
+			p->iov.iov_len = r->len;
+			r->issued = r->len;
+			last = 1;
+		} else if (r->type == NBD_CMD_WRITE_ZEROES && r->issued < r->len) {
+			uint32_t len = r->len - r->issued < n->piece_max ? r->len - r->issued : n->piece_max;
+			op = PVIO_BLKBACK_WRITE;
+			off = r->off + r->issued;
+			p->iov.iov_base = n->zeros; /* only ever read from */
+			p->iov.iov_len = len;
+			r->issued += len;
+			last = r->issued == r->len;
 		} else if (r->type == NBD_CMD_TRIM && r->issued < r->len) {
 			op = PVIO_BLKBACK_DISCARD; /* one iovec: NULL, the byte count */
 			off = r->off;
@@ -727,6 +762,11 @@ static void req_reply(struct nbd_req *r)
 		break;
 	case NBD_CMD_TRIM:
 		n->st.reqs[PVIO_BLKBACK_DISCARD]++;
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		n->st.write_zeroes++;
+		break;
+	case NBD_CMD_CACHE:
 		break;
 	default:
 		n->st.reqs[PVIO_BLKBACK_FLUSH]++;
@@ -864,14 +904,23 @@ static int rx_request(struct nbd_client *c)
 		allowed |= NBD_CMD_FLAG_DF;
 	if (type == NBD_CMD_BLOCK_STATUS)
 		allowed |= NBD_CMD_FLAG_REQ_ONE;
+	if (type == NBD_CMD_WRITE_ZEROES)
+		allowed |= NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO;
+	if (type == NBD_CMD_CACHE)
+		allowed = 0;
+	int writes = type == NBD_CMD_WRITE || type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES;
 
 	if (type != NBD_CMD_READ && type != NBD_CMD_WRITE && type != NBD_CMD_FLUSH &&
-	    type != NBD_CMD_TRIM && type != NBD_CMD_BLOCK_STATUS)
+	    type != NBD_CMD_TRIM && type != NBD_CMD_BLOCK_STATUS && type != NBD_CMD_WRITE_ZEROES &&
+	    type != NBD_CMD_CACHE)
 		why = "unknown command";
 	else if (flags & ~allowed)
 		why = "unknown or inapplicable command flags";
-	else if ((type == NBD_CMD_WRITE || type == NBD_CMD_TRIM) && td->img.readonly)
+	else if (writes && td->img.readonly)
 		why = "the disk is read-only", err = -EPERM;
+	else if (type == NBD_CMD_WRITE_ZEROES && (flags & NBD_CMD_FLAG_FAST_ZERO) &&
+		 ((flags & NBD_CMD_FLAG_NO_HOLE) || !td->img.can_discard))
+		why = "fast zero asked for, but zeros would have to be written", err = -EOPNOTSUPP;
 	else if (type == NBD_CMD_TRIM && !td->img.can_discard)
 		why = "trim is not offered on this disk";
 	else if (type == NBD_CMD_BLOCK_STATUS && !c->meta)
@@ -883,8 +932,7 @@ static int rx_request(struct nbd_client *c)
 	else if ((type == NBD_CMD_READ || type == NBD_CMD_WRITE) && len > NBD_MAX_PAYLOAD)
 		why = "longer than the 32 MiB maximum", err = -EOVERFLOW;
 	else if (type != NBD_CMD_FLUSH && (off > size || len > size - off))
-		why = "past the end of the disk",
-		err = type == NBD_CMD_WRITE || type == NBD_CMD_TRIM ? -ENOSPC : -EINVAL;
+		why = "past the end of the disk", err = writes ? -ENOSPC : -EINVAL;
 	else if (type != NBD_CMD_BLOCK_STATUS && type != NBD_CMD_FLUSH && (off % 512 || len % 512))
 		why = "not aligned to 512-byte sectors (the advertised minimum block size)";
 
@@ -940,6 +988,10 @@ static int rx_request(struct nbd_client *c)
 		c->want = len;
 		return 0;
 	}
+	if (type == NBD_CMD_CACHE) {
+		req_reply(r); /* advisory: nothing to prefetch (see the top) */
+		return 0;
+	}
 	enqueue(n, r);
 	return 0;
 }
@@ -951,10 +1003,13 @@ static uint16_t tx_flags(struct nbd_client *c)
 	uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
 		     NBD_FLAG_CAN_MULTI_CONN; /* one driver for all: a flush covers everyone */
 
+	f |= NBD_FLAG_SEND_CACHE;
 	if (img->readonly)
 		f |= NBD_FLAG_READ_ONLY;
-	else if (img->can_discard)
-		f |= NBD_FLAG_SEND_TRIM;
+	else
+		f |= NBD_FLAG_SEND_WRITE_ZEROES;
+	if (!img->readonly && img->can_discard)
+		f |= NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_FAST_ZERO;
 	if (c->structured)
 		f |= NBD_FLAG_SEND_DF;
 	return f;
@@ -1422,6 +1477,14 @@ int td_nbd_open(struct td *td, const char *path)
 	n->piece_max = NBD_PIECE;
 	if (td->img.max_io && td->img.max_io < n->piece_max)
 		n->piece_max = td->img.max_io - td->img.max_io % 512;
+	if (!td->img.readonly && posix_memalign((void **)&n->zeros, 4096, n->piece_max)) {
+		close(fd);
+		unlink(path);
+		free(n);
+		return -ENOMEM;
+	}
+	if (n->zeros)
+		memset(n->zeros, 0, n->piece_max);
 	n->lfd = fd;
 	ev_io_init(&n->lio, accept_cb, fd, EV_READ);
 	n->lio.data = n;
@@ -1457,6 +1520,7 @@ void td_nbd_close(struct td_nbd *n)
 		n->clients = c->next;
 		free(c);
 	}
+	free(n->zeros);
 	free(n);
 }
 

@@ -178,6 +178,7 @@ struct td_nbd_stats {
 	uint32_t clients;	/* connected now */
 	uint64_t reqs[PVIO_BLKBACK_NR_OPS]; /* completed OK: read, write, flush, trim */
 	uint64_t block_status;
+	uint64_t write_zeroes;	/* WRITE_ZEROES completed OK (punched or written) */
 	uint64_t bytes_read, bytes_written;
 	uint64_t refused;	/* requests answered with an error before any I/O */
 	uint64_t io_errors;	/* requests the driver failed */

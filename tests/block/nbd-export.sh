@@ -169,6 +169,52 @@ guest "$dom" "$PVBLK" --vdev xvdb read --offset $((2 * MB)) --length $((2 * MB))
 cmp "$W/trimmed" /dev/zero 2>&1 | grep -q EOF || fail "the guest does not read zeros after an NBD trim"
 extents_raw "$W/disk.img" | awk -v a=$((2 * MB)) -v b=$((4 * MB)) '
     $3 == "zero" && $1 <= a && $1 + $2 >= b { ok = 1 } END { exit !ok }' || fail "the trim punched no hole"
+# write-zeroes: written when the client forbids holes (qemu-io write -z:
+# NO_HOLE), punched when it allows them (-u); both read back zeros
+nbdinfo "$U" > "$W/info" || fail "nbdinfo (raw)"
+for k in can_zero can_fast_zero can_cache; do
+    grep -q "$k: true" "$W/info" || fail "$k not offered on a raw file: $(cat "$W/info")"
+done
+zs=$(nbd_stat "$dom" 51728 write_zeroes)
+qemu-io -f raw "$U" -c "write -P 0xab $((9 * MB)) $MB" -c "write -z $((9 * MB)) $((MB / 2))" \
+    -c "write -z -u $((9 * MB + MB / 2)) $((MB / 2))" -c flush >/dev/null || fail "qemu-io write -z"
+[ "$(nbd_stat "$dom" 51728 write_zeroes)" = $((zs + 2)) ] || fail "tapdisk did not count 2 write-zeroes"
+qemu-io -f raw "$U" -c "read -P 0 $((9 * MB)) $MB" > "$W/qio" || fail "write-zeroes range is not zeros over NBD"
+grep -q "read $MB/$MB bytes" "$W/qio" || fail "qemu-io read -P 0 after write -z: $(cat "$W/qio")"
+guest "$dom" "$PVBLK" --vdev xvdb read --offset $((9 * MB)) --length $MB --out "$W/zeroed" ||
+    fail "guest read of the zeroed range"
+cmp -n $MB "$W/zeroed" /dev/zero || fail "the guest does not read zeros after NBD write-zeroes"
+extents_raw "$W/disk.img" > "$W/map.z"
+awk -v a=$((9 * MB)) -v b=$((9 * MB + MB / 2)) '$3 == "data" && $1 <= a && $1 + $2 >= b { ok = 1 }
+    END { exit !ok }' "$W/map.z" || fail "NO_HOLE write-zeroes punched a hole: $(cat "$W/map.z")"
+awk -v a=$((9 * MB + MB / 2)) -v b=$((10 * MB)) '$3 == "zero" && $1 <= a && $1 + $2 >= b { ok = 1 }
+    END { exit !ok }' "$W/map.z" || fail "write-zeroes allowed to unmap punched no hole: $(cat "$W/map.z")"
+# FAST_ZERO with NO_HOLE cannot be fast: refused with NBD_ENOTSUP (95);
+# CACHE is answered OK
+python3 - "$S" <<'PY' || fail "FAST_ZERO/CACHE answers"
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+def rd(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: raise SystemExit("server hung up")
+        b += c
+    return b
+rd(18); s.sendall(struct.pack(">I", 3))
+s.sendall(struct.pack(">QII", 0x49484156454F5054, 1, 0))       # EXPORT_NAME ""
+size, tflags = struct.unpack(">QH", rd(10))
+if tflags & (1 << 6 | 1 << 10 | 1 << 11) != (1 << 6 | 1 << 10 | 1 << 11):
+    raise SystemExit("flags 0x%x lack WRITE_ZEROES/CACHE/FAST_ZERO" % tflags)
+s.sendall(struct.pack(">IHHQQI", 0x25609513, 1 << 4 | 1 << 1, 6, 7, 0, 4096))
+magic, err, cookie = struct.unpack(">IIQ", rd(16))
+if (magic, err, cookie) != (0x67446698, 95, 7):
+    raise SystemExit("fast zero: %x %d %d" % (magic, err, cookie))
+s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 5, 8, 0, 1 << 20))
+magic, err, cookie = struct.unpack(">IIQ", rd(16))
+if (magic, err, cookie) != (0x67446698, 0, 8):
+    raise SystemExit("cache: %x %d %d" % (magic, err, cookie))
+PY
 "$XENSIM" vbd detach "$dom" xvdb >/dev/null || fail "detach raw"
 for p in $(tapdisk_pids); do wait_pid_gone "$p" 20 || fail "tapdisk $p did not exit"; done
 
