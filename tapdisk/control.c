@@ -7,8 +7,10 @@
  *                 "nbd":"/path/of/the/nbd.socket" or null}
  *   stats         counters and a latency histogram (see stats_json), and
  *                 the NBD export's counters ("nbd":{...} or null)
- *   pause         stop taking requests; the reply waits until in-flight
- *                 requests have drained: {"ok":true,"paused":true}
+ *   pause         stop taking requests (guest ring and NBD clients); the
+ *                 reply waits until in-flight
+ *                 requests (and NBD pieces) have drained:
+ *                 {"ok":true,"paused":true}
  *   unpause       {"ok":true,"paused":false}
  *   destroy       close down as for a toolstack detach; the reply comes once
  *                 the backend is Closed, then tapdisk exits 0
@@ -47,6 +49,7 @@ struct td_ctl {
 	ev_io lio;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct ctl_client cl[CTL_MAX_CLIENTS];
+	int bb_drained;	/* blkback reported EV_DRAINED since the last pause */
 };
 
 /* A growable-enough output line. */
@@ -220,11 +223,17 @@ static void command(struct ctl_client *c, char *line)
 		td_log(TD_INFO, "control: pause");
 		c->wait = WAIT_DRAIN;
 		ev_io_stop(td->loop, &c->io);
-		pvio_blkback_pause(td->bb); /* EV_DRAINED (maybe at once) answers */
+		/* the guest's ring and the NBD clients both: the answer comes
+		 * once blkback has drained (EV_DRAINED, maybe at once) and no
+		 * NBD piece is in the driver */
+		c->ctl->bb_drained = 0;
+		td_nbd_pause(td->nbd);
+		pvio_blkback_pause(td->bb);
 	} else if (!strcmp(line, "unpause")) {
 		td_log(TD_INFO, "control: unpause");
 		if (td->bb)
 			pvio_blkback_unpause(td->bb);
+		td_nbd_unpause(td->nbd);
 		reply_str(c, "{\"ok\":true,\"paused\":false}\n");
 	} else if (!strcmp(line, "destroy")) {
 		td_log(TD_INFO, "control: destroy");
@@ -293,17 +302,30 @@ void td_ctl_event(struct td_ctl *ctl, enum pvio_blkback_event ev)
 {
 	if (!ctl)
 		return;
+	if (ev == PVIO_BLKBACK_EV_DRAINED)
+		ctl->bb_drained = 1;
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
 		struct ctl_client *c = &ctl->cl[i];
 		if (c->fd < 0)
 			continue;
-		if (ev == PVIO_BLKBACK_EV_DRAINED && c->wait == WAIT_DRAIN)
-			reply_str(c, "{\"ok\":true,\"paused\":true}\n");
-		else if (ev == PVIO_BLKBACK_EV_DETACHED && c->wait == WAIT_DETACH)
+		if (ev == PVIO_BLKBACK_EV_DRAINED && c->wait == WAIT_DRAIN) {
+			if (td_nbd_idle(ctl->td->nbd))
+				reply_str(c, "{\"ok\":true,\"paused\":true}\n");
+			/* else td_ctl_nbd_idle answers */
+		} else if (ev == PVIO_BLKBACK_EV_DETACHED && c->wait == WAIT_DETACH)
 			reply_str(c, "{\"ok\":true,\"state\":\"closed\"}\n");
 		else if (ev == PVIO_BLKBACK_EV_DETACHED && c->wait == WAIT_DRAIN)
 			reply_str(c, "{\"ok\":false,\"error\":\"detached\"}\n");
 	}
+}
+
+void td_ctl_nbd_idle(struct td_ctl *ctl)
+{
+	if (!ctl || !ctl->bb_drained)
+		return;
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (ctl->cl[i].fd >= 0 && ctl->cl[i].wait == WAIT_DRAIN)
+			reply_str(&ctl->cl[i], "{\"ok\":true,\"paused\":true}\n");
 }
 
 void td_ctl_default_path(uint32_t domid, uint32_t devid, char *buf, size_t len)

@@ -249,6 +249,7 @@ struct td_nbd {
 	struct nbd_piece pieces[TD_NBD_SLOTS], *free_pieces;
 	unsigned inflight;
 	int pumping;
+	int paused;		/* tapctl pause: no new I/O */
 	uint32_t piece_max;
 	uint8_t *zeros;		/* piece_max bytes of zeros: WRITE_ZEROES' source */
 	struct td_nbd_stats st;
@@ -596,6 +597,8 @@ static void piece_done(struct td_io *io, int res)
 
 	piece_finish(p, res);
 	pump(n); /* a slot is free (no-op while pump itself is running) */
+	if (n->paused && !n->inflight)
+		td_ctl_nbd_idle(n->td->ctl);
 }
 
 /* Hand queued work to the driver, one piece per request in turn, while
@@ -604,7 +607,7 @@ static void pump(struct td_nbd *n)
 {
 	int submitted = 0;
 
-	if (n->pumping)
+	if (n->pumping || n->paused)
 		return;
 	n->pumping = 1;
 	while (n->free_pieces && n->qhead) {
@@ -1522,6 +1525,28 @@ void td_nbd_close(struct td_nbd *n)
 	}
 	free(n->zeros);
 	free(n);
+}
+
+void td_nbd_pause(struct td_nbd *n)
+{
+	if (!n || n->paused)
+		return;
+	n->paused = 1;
+	td_log(TD_INFO, "nbd: paused (%u piece(s) still in the driver)", n->inflight);
+}
+
+void td_nbd_unpause(struct td_nbd *n)
+{
+	if (!n || !n->paused)
+		return;
+	n->paused = 0;
+	td_log(TD_INFO, "nbd: unpaused");
+	pump(n);
+}
+
+int td_nbd_idle(const struct td_nbd *n)
+{
+	return !n || n->inflight == 0;
 }
 
 const char *td_nbd_path(const struct td_nbd *n)

@@ -156,6 +156,8 @@ int td_ctl_open(struct td *td, const char *path);
 void td_ctl_close(struct td_ctl *c);
 /* blkback events the control socket waits for (pause drained, detached). */
 void td_ctl_event(struct td_ctl *c, enum pvio_blkback_event ev);
+/* The NBD export has nothing in the driver any more (while paused). */
+void td_ctl_nbd_idle(struct td_ctl *c);
 /* Default socket path for a device: $PVIO_CTL_DIR, else $XENSIM_DIR/tapdisk,
  * else /run/pvio; then tapdisk-<domid>-<devid>.sock. */
 void td_ctl_default_path(uint32_t domid, uint32_t devid, char *buf, size_t len);
@@ -173,6 +175,12 @@ int td_nbd_open(struct td *td, const char *path);
 void td_nbd_close(struct td_nbd *n);
 /* For the control socket: the socket path, and counters. */
 const char *td_nbd_path(const struct td_nbd *n);
+/* tapctl pause: issue no more NBD I/O (requests queue; clients stay
+ * connected); td_ctl_nbd_idle() is called once none is in the driver.
+ * Unpause issues what queued.  NULL is a no-op; idle(NULL) is true. */
+void td_nbd_pause(struct td_nbd *n);
+void td_nbd_unpause(struct td_nbd *n);
+int td_nbd_idle(const struct td_nbd *n);
 struct td_nbd_stats {
 	uint64_t connections;	/* accepted so far */
 	uint32_t clients;	/* connected now */

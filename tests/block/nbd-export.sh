@@ -215,6 +215,42 @@ magic, err, cookie = struct.unpack(">IIQ", rd(16))
 if (magic, err, cookie) != (0x67446698, 0, 8):
     raise SystemExit("cache: %x %d %d" % (magic, err, cookie))
 PY
+# tapctl pause covers NBD clients too: a write sent while paused gets no
+# answer and does not reach the image; after unpause it completes
+"$TAPCTL" pause "$dom" 51728 >/dev/null || fail "tapctl pause"
+python3 - "$S" "$W/disk.img" "$TAPCTL" "$dom" <<'PY' || fail "NBD I/O while paused"
+import select, socket, struct, subprocess, sys
+sock, img, tapctl, dom = sys.argv[1:]
+s = socket.socket(socket.AF_UNIX); s.connect(sock)
+def rd(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: raise SystemExit("server hung up")
+        b += c
+    return b
+def at(off):
+    with open(img, "rb") as f:
+        f.seek(off); return f.read(4096)
+rd(18); s.sendall(struct.pack(">I", 3))
+s.sendall(struct.pack(">QII", 0x49484156454F5054, 1, 0))
+rd(10)
+off = 20 << 20
+s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 1, 9, off, 4096) + b"\x5a" * 4096)
+# a negative check: it can only pass wrongly (a slow server), never fail wrongly
+if select.select([s], [], [], 1.0)[0]:
+    raise SystemExit("a write was answered while paused")
+if at(off) == b"\x5a" * 4096:
+    raise SystemExit("a write reached the image while paused")
+subprocess.run([tapctl, "unpause", dom, "51728"], check=True, stdout=subprocess.DEVNULL)
+if not select.select([s], [], [], 30)[0]:
+    raise SystemExit("no answer after unpause")
+magic, err, cookie = struct.unpack(">IIQ", rd(16))
+if (magic, err, cookie) != (0x67446698, 0, 9):
+    raise SystemExit("write after unpause: %x %d %d" % (magic, err, cookie))
+if at(off) != b"\x5a" * 4096:
+    raise SystemExit("the write is not in the image after unpause")
+PY
 "$XENSIM" vbd detach "$dom" xvdb >/dev/null || fail "detach raw"
 for p in $(tapdisk_pids); do wait_pid_gone "$p" 20 || fail "tapdisk $p did not exit"; done
 
