@@ -13,6 +13,7 @@
 #   reads back zeros (over NBD and in the guest);
 #  read-only VBD: NBD says read-only and refuses writes; nothing changes.
 . "$(dirname "$0")/lib.sh"
+T=$(cd "$(dirname "$0")" && pwd)  # nbdraw.py, the bare NBD client
 [ -n "${VHDTOOL:-}" ] || { echo "SKIP: VHDTOOL not set"; exit 77; }
 for t in qemu-img qemu-io nbdinfo nbdcopy; do
     command -v "$t" >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
@@ -191,63 +192,41 @@ awk -v a=$((9 * MB + MB / 2)) -v b=$((10 * MB)) '$3 == "zero" && $1 <= a && $1 +
     END { exit !ok }' "$W/map.z" || fail "write-zeroes allowed to unmap punched no hole: $(cat "$W/map.z")"
 # FAST_ZERO with NO_HOLE cannot be fast: refused with NBD_ENOTSUP (95);
 # CACHE is answered OK
-python3 - "$S" <<'PY' || fail "FAST_ZERO/CACHE answers"
-import socket, struct, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-def rd(n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c: raise SystemExit("server hung up")
-        b += c
-    return b
-rd(18); s.sendall(struct.pack(">I", 3))
-s.sendall(struct.pack(">QII", 0x49484156454F5054, 1, 0))       # EXPORT_NAME ""
-size, tflags = struct.unpack(">QH", rd(10))
-if tflags & (1 << 6 | 1 << 10 | 1 << 11) != (1 << 6 | 1 << 10 | 1 << 11):
-    raise SystemExit("flags 0x%x lack WRITE_ZEROES/CACHE/FAST_ZERO" % tflags)
-s.sendall(struct.pack(">IHHQQI", 0x25609513, 1 << 4 | 1 << 1, 6, 7, 0, 4096))
-magic, err, cookie = struct.unpack(">IIQ", rd(16))
-if (magic, err, cookie) != (0x67446698, 95, 7):
-    raise SystemExit("fast zero: %x %d %d" % (magic, err, cookie))
-s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 5, 8, 0, 1 << 20))
-magic, err, cookie = struct.unpack(">IIQ", rd(16))
-if (magic, err, cookie) != (0x67446698, 0, 8):
-    raise SystemExit("cache: %x %d %d" % (magic, err, cookie))
+PYTHONPATH=$T python3 - "$S" <<'PY' || fail "FAST_ZERO/CACHE answers"
+import sys, nbdraw as n
+c = n.Client(sys.argv[1])
+want = n.TX_SEND_WRITE_ZEROES | n.TX_SEND_CACHE | n.TX_SEND_FAST_ZERO
+if c.flags & want != want:
+    raise SystemExit("flags 0x%x lack WRITE_ZEROES/CACHE/FAST_ZERO" % c.flags)
+c.send(n.CMD_WRITE_ZEROES, 7, 0, 4096, n.FLAG_FAST_ZERO | n.FLAG_NO_HOLE)
+if c.reply() != (n.SIMPLE_REPLY, 95, 7):
+    raise SystemExit("fast zero with NO_HOLE was not refused with ENOTSUP")
+c.send(n.CMD_CACHE, 8, 0, 1 << 20)
+if c.reply() != (n.SIMPLE_REPLY, 0, 8):
+    raise SystemExit("cache was not answered OK")
 PY
 # tapctl pause covers NBD clients too: a write sent while paused gets no
 # answer and does not reach the image; after unpause it completes
 "$TAPCTL" pause "$dom" 51728 >/dev/null || fail "tapctl pause"
-python3 - "$S" "$W/disk.img" "$TAPCTL" "$dom" <<'PY' || fail "NBD I/O while paused"
-import select, socket, struct, subprocess, sys
+PYTHONPATH=$T python3 - "$S" "$W/disk.img" "$TAPCTL" "$dom" <<'PY' || fail "NBD I/O while paused"
+import subprocess, sys, nbdraw as n
 sock, img, tapctl, dom = sys.argv[1:]
-s = socket.socket(socket.AF_UNIX); s.connect(sock)
-def rd(n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c: raise SystemExit("server hung up")
-        b += c
-    return b
 def at(off):
     with open(img, "rb") as f:
         f.seek(off); return f.read(4096)
-rd(18); s.sendall(struct.pack(">I", 3))
-s.sendall(struct.pack(">QII", 0x49484156454F5054, 1, 0))
-rd(10)
+c = n.Client(sock)
 off = 20 << 20
-s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 1, 9, off, 4096) + b"\x5a" * 4096)
+c.send(n.CMD_WRITE, 9, off, 4096, payload=b"\x5a" * 4096)
 # a negative check: it can only pass wrongly (a slow server), never fail wrongly
-if select.select([s], [], [], 1.0)[0]:
+if c.replied_within(1.0):
     raise SystemExit("a write was answered while paused")
 if at(off) == b"\x5a" * 4096:
     raise SystemExit("a write reached the image while paused")
 subprocess.run([tapctl, "unpause", dom, "51728"], check=True, stdout=subprocess.DEVNULL)
-if not select.select([s], [], [], 30)[0]:
+if not c.replied_within(30):
     raise SystemExit("no answer after unpause")
-magic, err, cookie = struct.unpack(">IIQ", rd(16))
-if (magic, err, cookie) != (0x67446698, 0, 9):
-    raise SystemExit("write after unpause: %x %d %d" % (magic, err, cookie))
+if c.reply() != (n.SIMPLE_REPLY, 0, 9):
+    raise SystemExit("the write failed after unpause")
 if at(off) != b"\x5a" * 4096:
     raise SystemExit("the write is not in the image after unpause")
 PY
@@ -264,22 +243,11 @@ nbdinfo "$U" | grep -q "is_read_only: true" || fail "a read-only VBD is not read
 head -c $MB /dev/urandom > "$W/w"
 nbdcopy "$W/w" "$U" 2>/dev/null && fail "nbdcopy wrote to a read-only VBD"
 # a client that ignores the flag: a raw WRITE request is refused with EPERM
-python3 - "$S" <<'PY' || fail "raw NBD write to a read-only VBD was not refused with EPERM"
-import socket, struct, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-def rd(n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c: raise SystemExit("server hung up")
-        b += c
-    return b
-rd(18); s.sendall(struct.pack(">I", 3))
-s.sendall(struct.pack(">QII", 0x49484156454F5054, 1, 0))       # EXPORT_NAME ""
-rd(10)
-s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 1, 7, 0, 4096) + b"\x55" * 4096)
-magic, err, cookie = struct.unpack(">IIQ", rd(16))
-sys.exit(0 if (magic, err, cookie) == (0x67446698, 1, 7) else 1)
+PYTHONPATH=$T python3 - "$S" <<'PY' || fail "raw NBD write to a read-only VBD was not refused with EPERM"
+import sys, nbdraw as n
+c = n.Client(sys.argv[1])
+c.send(n.CMD_WRITE, 7, 0, 4096, payload=b"\x55" * 4096)
+sys.exit(0 if c.reply() == (n.SIMPLE_REPLY, 1, 7) else 1)
 PY
 qemu-img convert -f raw -O raw "$U" "$W/ro.raw" || fail "qemu-img convert (ro)"
 cmp "$W/ro.raw" "$W/disk.img" || fail "read-only NBD view differs"
