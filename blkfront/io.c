@@ -234,10 +234,16 @@ static void copy_chunk(struct pvio_blkfront *bf, struct bf_slot *s, bool to_page
 	for (uint32_t k = 0; k < s->npages; k++) {
 		uint32_t n = s->bytes - k * BF_PAGE < BF_PAGE ? s->bytes - k * BF_PAGE : BF_PAGE;
 
-		if (to_pages)
-			bf_memcpy(pool_va(bf, s->page[k]), user + (size_t)k * BF_PAGE, n);
+		uint8_t *page = pool_va(bf, s->page[k]), *u = user + (size_t)k * BF_PAGE;
+
+		/* the platform's memcpy when it has one: the volatile word
+		 * loop is a tenth of the guest's time on a 4 KiB transport */
+		if (bf->ops.copy)
+			bf->ops.copy(bf->ops.ctx, to_pages ? page : u, to_pages ? u : page, n);
+		else if (to_pages)
+			bf_memcpy(page, u, n);
 		else
-			bf_memcpy(user + (size_t)k * BF_PAGE, pool_va(bf, s->page[k]), n);
+			bf_memcpy(u, page, n);
 	}
 }
 
