@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,6 +38,10 @@ struct xenevtchn_handle {
 	int epfd;
 	const struct xsim_ctl *ctl;
 	pthread_mutex_t lock;
+	/* O_NONBLOCK seen on epfd: pending() stops asking (an F_GETFL per
+	 * empty look was a sixth of a dispatcher's system calls).  Every user
+	 * sets it once and keeps it; clearing it again is not noticed. */
+	bool nonblock;
 	struct lport ports[XSIM_NR_PORTS];
 };
 
@@ -252,8 +257,12 @@ xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *h)
 	n = epoll_wait(h->epfd, &ev, 1, 0);
 	if (n == 0) {
 		/* Like a read of /dev/xen/evtchn: block unless O_NONBLOCK. */
-		int fl = fcntl(h->epfd, F_GETFL);
-		if (fl >= 0 && (fl & O_NONBLOCK))
+		if (!__atomic_load_n(&h->nonblock, __ATOMIC_RELAXED)) {
+			int fl = fcntl(h->epfd, F_GETFL);
+			if (fl >= 0 && (fl & O_NONBLOCK))
+				__atomic_store_n(&h->nonblock, true, __ATOMIC_RELAXED);
+		}
+		if (__atomic_load_n(&h->nonblock, __ATOMIC_RELAXED))
 			return fail(-EAGAIN);
 		do
 			n = epoll_wait(h->epfd, &ev, 1, -1);
