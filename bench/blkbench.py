@@ -255,7 +255,7 @@ def main():
     ap.add_argument("--dir", default="/var/tmp", help="where the image lives (a local disk for O_DIRECT)")
     ap.add_argument("--size", type=int, default=1024, help="image size in MiB")
     ap.add_argument("--time", type=int, default=8, help="seconds per measurement")
-    ap.add_argument("--engine", default="io_uring", choices=["io_uring", "libaio", "null"],
+    ap.add_argument("--engine", default="io_uring", choices=["io_uring", "io_uring:nofixed", "libaio", "null"],
                     help="tapdisk engine; null completes at once without I/O: the pvio column is then the transport alone")
     ap.add_argument("--only", default="", help="comma-separated workload names")
     ap.add_argument("--skip", default="",
