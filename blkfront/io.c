@@ -331,9 +331,11 @@ static bool produce(struct pvio_blkfront *bf, struct bf_slot *s)
 
 	if (pvio_ring_front_full(&bf->fr))
 		return false;
-	/* Every byte is set: nothing of ours leaks through the ring. */
-	for (k = 0; k < sizeof(rq); k++)
-		((volatile uint8_t *)&rq)[k] = 0;
+	/* Every byte is set: nothing of ours leaks through the ring (in
+	 * words: the request is a whole number of them and 8-aligned). */
+	_Static_assert(sizeof(rq) % 8 == 0, "request in whole words");
+	for (k = 0; k < sizeof(rq) / 8; k++)
+		((volatile pvio_ring__u64 *)&rq)[k] = 0;
 	if (s->op == PVIO_BLKIF_OP_READ || s->op == PVIO_BLKIF_OP_WRITE) {
 		/* The next piece of the chunk that one request can carry now
 		 * (all of it unless a reconnect lowered the limit), in whole
