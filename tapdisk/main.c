@@ -355,7 +355,7 @@ int main(int argc, char **argv)
 		goto out_img;
 	}
 	td_log(TD_INFO, "engine %s", td.eng_ops->name);
-	if (td.eng_ops->files)
+	if (td.eng_ops->files && td.img.fd >= 0)
 		td.eng_ops->files(td.eng, &td.img.fd, 1);
 	if (!ctl) {
 		td_ctl_default_path(td.domid, td.devid, ctlpath, sizeof(ctlpath));
