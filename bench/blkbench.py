@@ -61,49 +61,86 @@ def fio(args, target, rw, bs, qd, secs, size):
     out = json.loads(text[text.index("{"):])  # the nbd engine chats before the JSON
     j = out["jobs"][0]
     side = j["read"] if rw in ("read", "randread") else j["write"]
-    return {"iops": side["iops"], "mb_per_s": side["bw_bytes"] / 1e6,
-            "lat_p50_us": side["clat_ns"]["percentile"].get("50.000000", 0) / 1000.0}
+    r = {"iops": side["iops"], "mb_per_s": side["bw_bytes"] / 1e6,
+         "lat_p50_us": side["clat_ns"]["percentile"].get("50.000000", 0) / 1000.0}
+    # fio's own CPU (its job process, user + system) per I/O completed
+    cpu_s = (j.get("usr_cpu", 0) + j.get("sys_cpu", 0)) / 100.0 * j.get("job_runtime", 0) / 1000.0
+    if side.get("total_ios"):
+        r["cpu_us_per_io"] = cpu_s * 1e6 / side["total_ios"]
+    return r
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="meson build dir")
-    ap.add_argument("--dir", default="/var/tmp", help="where the image lives (a local disk for O_DIRECT)")
-    ap.add_argument("--size", type=int, default=1024, help="image size in MiB")
-    ap.add_argument("--time", type=int, default=8, help="seconds per measurement")
-    ap.add_argument("--engine", default="io_uring", choices=["io_uring", "libaio", "null"],
-                    help="tapdisk engine; null completes at once without I/O: the pvio column is then the transport alone")
-    ap.add_argument("--only", default="", help="comma-separated workload names")
-    ap.add_argument("--skip", default="",
-                    help="comma-separated configs to skip (pvio-vhd,pvio-chain3,pvio-nbd,qemu-nbd)")
-    ap.add_argument("--off", default="",
-                    help="also measure pvio with features switched off, as extra columns: "
-                         "comma-separated from persistent (no persistent grants), multipage (1-page ring), "
-                         "indirect (no indirect descriptors: 11 segments, 44 KiB, per request)")
-    ap.add_argument("--json", help="write results as JSON here")
-    ap.add_argument("--png", help="write a plot of IOPS against queue depth here (needs gnuplot)")
-    a = ap.parse_args()
+def proc_cpu_s(pid):
+    """User + system CPU seconds of process @pid so far (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
 
-    b = a.build
-    xensim = os.path.join(b, "sim/xensim")
-    tapback = os.path.join(b, "tapdisk/tapback/pvio-tapback")
-    pvblk = os.path.join(b, "tools/pvblk/pvblk")
-    plugin = os.path.join(b, "tools/nbdkit/nbdkit-pvio-plugin.so")
-    vhdtool = os.path.join(b, "tools/vhdtool/vhdtool")
-    for p in (xensim, tapback, pvblk):
-        if not os.path.exists(p):
-            sys.exit("blkbench: %s not built (run scripts/build)" % p)
-    skip = set(filter(None, a.skip.split(",")))
-    if not shutil.which("qemu-nbd"):
-        skip.add("qemu-nbd")
-    if not os.path.exists(plugin) or not shutil.which("nbdkit"):
-        skip.add("pvio-nbd")
-    work = [w for w in WORKLOADS if not a.only or w[0] in a.only.split(",")]
-    offs = [f for f in a.off.split(",") if f]
-    for f in offs:
-        if f not in OFF_FLAGS:
-            sys.exit("blkbench: --off knows %s" % ", ".join(OFF_FLAGS))
 
+def tapdisk_stats(tapctl, env, dom, devid):
+    st = json.loads(run([tapctl, "stats", str(dom), str(devid)], env=env))
+    return st, proc_cpu_s(st["pid"])
+
+
+def pvblk_bench(xensim, pvblk, tapctl, env, dom, vdev, devid, extra, rw, bs, qd, secs):
+    """pvblk bench on @vdev with the tapdisk serving it sampled around the
+    run: IOPS, p50, CPU per I/O (guest process + tapdisk) and notifications
+    per ring request (blkfront's + blkback's)."""
+    st0, cpu0 = tapdisk_stats(tapctl, env, dom, devid)
+    out = run([xensim, "run", dom, "--", pvblk, "--vdev", vdev] + extra +
+              ["bench", "--rw", rw, "--bs", str(bs), "--qd", str(qd), "--time", str(secs), "--json"],
+              env=env)
+    st1, cpu1 = tapdisk_stats(tapctl, env, dom, devid)
+    p = json.loads(out.strip().splitlines()[-1])
+    r = {"iops": p["iops"], "mb_per_s": p["mb_per_s"], "lat_p50_us": p["lat_us"]["p50"]}
+    if "cpu_s" in p and p["ios"]:
+        back_ntf = st1["notifies_sent"] - st0["notifies_sent"]
+        r["cpu_us_per_io"] = (p["cpu_s"] + cpu1 - cpu0) * 1e6 / p["ios"]
+        r["guest_cpu_us_per_io"] = p["cpu_us_per_io"]
+        r["tapdisk_cpu_us_per_io"] = (cpu1 - cpu0) * 1e6 / p["ios"]
+        r["ring_requests"] = p["ring_requests"]
+        r["front_notifies"] = p["notifies"]
+        r["back_notifies"] = back_ntf
+        if p["ring_requests"]:
+            r["notifies_per_request"] = (p["notifies"] + back_ntf) / p["ring_requests"]
+    return r
+
+
+def transport(a, xensim, tapback, pvblk, tapctl):
+    """The transport alone: tapdisk's null engine (completes at once, moves
+    no data) under pvblk bench, 4 KiB random reads at each queue depth."""
+    tmp = tempfile.mkdtemp(prefix="pvio-bench-null.")
+    env = dict(os.environ, XENSIM_DIR=tmp)
+    img = os.path.join(tmp, "null.img")
+    with open(img, "wb") as f:
+        f.truncate(a.size << 20)  # never read: the null engine does no I/O
+    res = {}
+    tb = None
+    try:
+        run([xensim, "start"], env=env)
+        dom = run([xensim, "domain", "create", "bench-null", "--memory", "256"], env=env).strip()
+        tb = subprocess.Popen([xensim, "run", "0", "--", tapback, "--engine", "null", "--no-nbd",
+                               "--log", os.path.join(tmp, "tapback.log")], env=env)
+        devid = run([xensim, "vbd", "attach", dom, img, "--vdev", "xvda"], env=env).strip()
+        run([xensim, "run", dom, "--", pvblk, "info"], env=env)
+        for qd in [int(q) for q in a.transport_qd.split(",") if q]:
+            log("blkbench: transport qd%d" % qd)
+            res["qd%d" % qd] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvda", devid, [],
+                                           "randread", 4096, qd, a.time)
+    finally:
+        if tb:
+            tb.send_signal(signal.SIGTERM)
+            try:
+                tb.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                tb.kill()
+        subprocess.run([xensim, "stop"], env=env, capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl):
+    """The main table: every configuration, interleaved per workload."""
     tmp = tempfile.mkdtemp(prefix="pvio-bench.")
     env = dict(os.environ, XENSIM_DIR=tmp)
     img = tempfile.mktemp(prefix="pvio-bench-", suffix=".img", dir=a.dir)
@@ -115,6 +152,7 @@ def main():
         sys.exit("blkbench: %s not built (run scripts/build)" % vhdtool)
     vdev = {"pvio": "xvda", "pvio-vhd": "xvdb", "pvio-chain3": "xvdc"}
     made = []  # VHD files to remove
+    devids = {}
     try:
         run([xensim, "start"], env=env)
         dom = run([xensim, "domain", "create", "bench", "--memory", "256"], env=env).strip()
@@ -143,9 +181,9 @@ def main():
             os.unlink(img)
             run([vhdtool, "convert", leaf, img])
             run([vhdtool, "convert", "--type", "dynamic", img, dyn])
-            run([xensim, "vbd", "attach", dom, dyn, "--vdev", "xvdb"], env=env)
-            run([xensim, "vbd", "attach", dom, leaf, "--vdev", "xvdc"], env=env)
-        run([xensim, "vbd", "attach", dom, img, "--vdev", "xvda"], env=env)
+            devids["pvio-vhd"] = run([xensim, "vbd", "attach", dom, dyn, "--vdev", "xvdb"], env=env).strip()
+            devids["pvio-chain3"] = run([xensim, "vbd", "attach", dom, leaf, "--vdev", "xvdc"], env=env).strip()
+        devids["pvio"] = run([xensim, "vbd", "attach", dom, img, "--vdev", "xvda"], env=env).strip()
         run([xensim, "run", dom, "--", pvblk, "info"], env=env)
         nbd_sock = os.path.join(tmp, "pvio.sock")
         for name, frw, prw, bs, qd in work:
@@ -153,22 +191,12 @@ def main():
             log("blkbench: %s" % name)
             r["limit"] = fio(["--ioengine=io_uring", "--direct=1"], ["--filename=" + img],
                              frw, bs, qd, a.time, size)
-            out = run([xensim, "run", dom, "--", pvblk, "bench", "--rw", prw, "--bs", str(bs),
-                       "--qd", str(qd), "--time", str(a.time), "--json"], env=env)
-            p = json.loads(out.strip().splitlines()[-1])
-            r["pvio"] = {"iops": p["iops"], "mb_per_s": p["mb_per_s"], "lat_p50_us": p["lat_us"]["p50"]}
-            for c in vhds:
-                out = run([xensim, "run", dom, "--", pvblk, "--vdev", vdev[c], "bench", "--rw", prw,
-                           "--bs", str(bs), "--qd", str(qd), "--time", str(a.time), "--json"], env=env)
-                p = json.loads(out.strip().splitlines()[-1])
-                r[c] = {"iops": p["iops"], "mb_per_s": p["mb_per_s"], "lat_p50_us": p["lat_us"]["p50"]}
+            for c in ["pvio"] + vhds:
+                r[c] = pvblk_bench(xensim, pvblk, tapctl, env, dom, vdev[c], devids[c], [],
+                                   prw, bs, qd, a.time)
             for feat in offs:
-                out = run([xensim, "run", dom, "--", pvblk] + OFF_FLAGS[feat] +
-                          ["bench", "--rw", prw, "--bs", str(bs), "--qd", str(qd), "--time", str(a.time),
-                           "--json"], env=env)
-                p = json.loads(out.strip().splitlines()[-1])
-                r["pvio-no-" + feat] = {"iops": p["iops"], "mb_per_s": p["mb_per_s"],
-                                        "lat_p50_us": p["lat_us"]["p50"]}
+                r["pvio-no-" + feat] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvda", devids["pvio"],
+                                                   OFF_FLAGS[feat], prw, bs, qd, a.time)
             if "pvio-nbd" not in skip:
                 # one frontend per disk at a time: nbdkit opens it only now
                 nb = subprocess.Popen([xensim, "run", dom, "--", "nbdkit", "--foreground", "--unix",
@@ -178,6 +206,8 @@ def main():
                     wait_path(nbd_sock)
                     r["pvio-nbd"] = fio(["--ioengine=nbd", "--uri=nbd+unix:///?socket=" + nbd_sock], [],
                                         frw, bs, qd, a.time, size)
+                    # fio's CPU alone would hide nbdkit's and tapdisk's
+                    r["pvio-nbd"].pop("cpu_us_per_io", None)
                 finally:
                     nb.terminate()
                     nb.wait()
@@ -192,6 +222,7 @@ def main():
                     wait_path(qsock)
                     r["qemu-nbd"] = fio(["--ioengine=nbd", "--uri=nbd+unix:///?socket=" + qsock], [],
                                         frw, bs, qd, a.time, size)
+                    r["qemu-nbd"].pop("cpu_us_per_io", None)
                 finally:
                     q.terminate()
                     q.wait()
@@ -216,12 +247,63 @@ def main():
         for f in [img] + made:
             if os.path.exists(f):
                 os.unlink(f)
+    return results, vhds
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="meson build dir")
+    ap.add_argument("--dir", default="/var/tmp", help="where the image lives (a local disk for O_DIRECT)")
+    ap.add_argument("--size", type=int, default=1024, help="image size in MiB")
+    ap.add_argument("--time", type=int, default=8, help="seconds per measurement")
+    ap.add_argument("--engine", default="io_uring", choices=["io_uring", "io_uring:nofixed", "libaio", "null"],
+                    help="tapdisk engine; null completes at once without I/O: the pvio column is then the transport alone")
+    ap.add_argument("--only", default="", help="comma-separated workload names")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated configs to skip (pvio-vhd,pvio-chain3,pvio-nbd,qemu-nbd)")
+    ap.add_argument("--off", default="",
+                    help="also measure pvio with features switched off, as extra columns: "
+                         "comma-separated from persistent (no persistent grants), multipage (1-page ring), "
+                         "indirect (no indirect descriptors: 11 segments, 44 KiB, per request)")
+    ap.add_argument("--transport-qd", default="1,8,32",
+                    help="queue depths of the transport rows (null engine, 4 KiB random read); empty: none")
+    ap.add_argument("--transport-only", action="store_true", help="measure only the transport rows")
+    ap.add_argument("--json", help="write results as JSON here")
+    ap.add_argument("--png", help="write a plot of IOPS against queue depth here (needs gnuplot)")
+    a = ap.parse_args()
+
+    b = a.build
+    xensim = os.path.join(b, "sim/xensim")
+    tapback = os.path.join(b, "tapdisk/tapback/pvio-tapback")
+    pvblk = os.path.join(b, "tools/pvblk/pvblk")
+    plugin = os.path.join(b, "tools/nbdkit/nbdkit-pvio-plugin.so")
+    vhdtool = os.path.join(b, "tools/vhdtool/vhdtool")
+    tapctl = os.path.join(b, "tools/tapctl/tapctl")
+    for p in (xensim, tapback, pvblk, tapctl):
+        if not os.path.exists(p):
+            sys.exit("blkbench: %s not built (run scripts/build)" % p)
+    skip = set(filter(None, a.skip.split(",")))
+    if not shutil.which("qemu-nbd"):
+        skip.add("qemu-nbd")
+    if not os.path.exists(plugin) or not shutil.which("nbdkit"):
+        skip.add("pvio-nbd")
+    work = [w for w in WORKLOADS if not a.only or w[0] in a.only.split(",")]
+    offs = [f for f in a.off.split(",") if f]
+    for f in offs:
+        if f not in OFF_FLAGS:
+            sys.exit("blkbench: --off knows %s" % ", ".join(OFF_FLAGS))
+
+    trans = transport(a, xensim, tapback, pvblk, tapctl) if a.transport_qd else {}
+    results = {}
+    vhds = [c for c in ("pvio-vhd", "pvio-chain3") if c not in skip]
+    if not a.transport_only:
+        results, vhds = measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl)
 
     cols = ["limit", "pvio"] + vhds + ["pvio-no-" + f for f in offs] + ["pvio-nbd", "qemu-nbd"]
     head = "%-20s %12s" % ("workload (IOPS)", "fio direct")
     for c in cols[1:]:
         head += " %14s" % c + ("  ratio" if c.startswith("pvio") else "")
-    print(head)
+    if results:
+        print(head)
     for name, r in results.items():
         line = "%-20s %12s" % (name, ("%12.0f" % r["limit"]["iops"]) if "limit" in r else "-")
         for c in cols[1:]:
@@ -230,10 +312,38 @@ def main():
                 rk = "ratio_to_raw" if c in vhds else "ratio_to_limit"
                 line += " %6s" % (("%.2f" % r[c][rk]) if c in r and rk in r[c] else "-")
         print(line)
-    if vhds:
+    if vhds and results:
         print("(ratios: pvio, pvio-no-*, pvio-nbd to fio direct; pvio-vhd and pvio-chain3 to pvio on the raw file)")
+    # Per-I/O costs: p50 latency, CPU per I/O (fio: its own process;
+    # pvio: the guest process plus its tapdisk) and notifications per ring
+    # request (blkfront's plus blkback's), where measured.
+    for title, key, fmt in (("p50 latency (us)", "lat_p50_us", "%.1f"),
+                            ("CPU us per I/O", "cpu_us_per_io", "%.2f"),
+                            ("notif/request", "notifies_per_request", "%.3f")):
+        if not results:
+            break
+        print()
+        print("%-20s %12s" % (title, "fio direct") + "".join(" %14s" % c + ("       " if c.startswith("pvio") else "")
+                                                            for c in cols[1:]))
+        for name, r in results.items():
+            line = "%-20s %12s" % (name, (fmt % r["limit"][key]) if key in r.get("limit", {}) else "-")
+            for c in cols[1:]:
+                line += " %14s" % ((fmt % r[c][key]) if c in r and key in r[c] else "-")
+                if c.startswith("pvio"):
+                    line += "       "
+            print(line)
+    if trans:
+        print()
+        print("transport (null engine, 4 KiB random read: ring, grants, events; no I/O)")
+        print("%-8s %12s %16s %12s %10s %12s" % ("qd", "req/s", "notif/request", "front/back", "p50 us",
+                                                  "CPU us/I/O"))
+        for k, t in trans.items():
+            print("%-8s %12.0f %16s %12s %10.1f %12s" % (
+                k, t["iops"], ("%.3f" % t["notifies_per_request"]) if "notifies_per_request" in t else "-",
+                ("%d/%d" % (t["front_notifies"], t["back_notifies"])) if "front_notifies" in t else "-",
+                t["lat_p50_us"], ("%.2f" % t["cpu_us_per_io"]) if "cpu_us_per_io" in t else "-"))
     doc = {"image_mib": a.size, "image_dir": a.dir, "seconds": a.time, "engine": a.engine,
-           "configs": cols, "results": results}
+           "configs": cols, "results": results, "transport": trans}
     if a.json:
         with open(a.json, "w") as f:
             json.dump(doc, f, indent=2)

@@ -40,6 +40,13 @@ int pvio_blkfront_xensim_parse_vdev(const char *vdev, uint32_t *devid)
 	return 0;
 }
 
+/* I/O data with libc's memcpy (this platform is a Linux process). */
+static void copy_data(void *ctx, void *dst, const void *src, size_t n)
+{
+	(void)ctx;
+	memcpy(dst, src, n);
+}
+
 static void release(struct pvio_blkfront_xensim *x)
 {
 	xsim_front_close(x->front);
@@ -65,6 +72,7 @@ int pvio_blkfront_xensim_open(const char *vdev, const struct pvio_blkfront_confi
 		.xs_unwatch = xsim_front_xs_unwatch,
 		.wait = xsim_front_wait,
 		.now_ms = xsim_front_now_ms,
+		.copy = copy_data,
 	};
 	struct pvio_blkfront_config c = { 0 };
 	struct pvio_blkfront_xensim *x;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,6 +38,18 @@ struct xenevtchn_handle {
 	int epfd;
 	const struct xsim_ctl *ctl;
 	pthread_mutex_t lock;
+	/* O_NONBLOCK seen on epfd: pending() stops asking (an F_GETFL per
+	 * empty look was a sixth of a dispatcher's system calls).  Every user
+	 * sets it once and keeps it; clearing it again is not noticed. */
+	bool nonblock;
+	/* Ports one epoll_wait delivered and pending() has not returned yet
+	 * (each already disarmed, i.e. masked); drained: that wait returned
+	 * fewer than it could, so in non-blocking mode the next empty look
+	 * can say EAGAIN without another epoll_wait (an event arriving since
+	 * keeps the epoll fd readable: the caller's loop comes back). */
+	struct epoll_event evbuf[8];
+	unsigned ev_n, ev_i;
+	bool drained;
 	struct lport ports[XSIM_NR_PORTS];
 };
 
@@ -249,11 +262,34 @@ xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *h)
 	uint64_t cnt;
 	int n;
 
-	n = epoll_wait(h->epfd, &ev, 1, 0);
+	pthread_mutex_lock(&h->lock);
+	if (h->ev_i < h->ev_n) {
+		ev = h->evbuf[h->ev_i++];
+		goto deliver;
+	}
+	if (h->drained && __atomic_load_n(&h->nonblock, __ATOMIC_RELAXED)) {
+		h->drained = false;
+		pthread_mutex_unlock(&h->lock);
+		return fail(-EAGAIN);
+	}
+	h->drained = false;
+	n = epoll_wait(h->epfd, h->evbuf, (int)(sizeof(h->evbuf) / sizeof(h->evbuf[0])), 0);
+	if (n > 0) {
+		h->ev_n = (unsigned)n;
+		h->ev_i = 1;
+		h->drained = (unsigned)n < sizeof(h->evbuf) / sizeof(h->evbuf[0]);
+		ev = h->evbuf[0];
+		goto deliver;
+	}
+	pthread_mutex_unlock(&h->lock);
 	if (n == 0) {
 		/* Like a read of /dev/xen/evtchn: block unless O_NONBLOCK. */
-		int fl = fcntl(h->epfd, F_GETFL);
-		if (fl >= 0 && (fl & O_NONBLOCK))
+		if (!__atomic_load_n(&h->nonblock, __ATOMIC_RELAXED)) {
+			int fl = fcntl(h->epfd, F_GETFL);
+			if (fl >= 0 && (fl & O_NONBLOCK))
+				__atomic_store_n(&h->nonblock, true, __ATOMIC_RELAXED);
+		}
+		if (__atomic_load_n(&h->nonblock, __ATOMIC_RELAXED))
 			return fail(-EAGAIN);
 		do
 			n = epoll_wait(h->epfd, &ev, 1, -1);
@@ -262,6 +298,7 @@ xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *h)
 	if (n < 0)
 		return -1;
 	pthread_mutex_lock(&h->lock);
+deliver:
 	if (ev.data.u32 < XSIM_NR_PORTS && h->ports[ev.data.u32].efd >= 0 &&
 	    read(h->ports[ev.data.u32].efd, &cnt, sizeof(cnt)) < 0) {
 		/* EAGAIN: the count was consumed already; still a delivery */

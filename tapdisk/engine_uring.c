@@ -3,7 +3,12 @@
  * io_uring engine: operations queue as SQEs and go to the kernel in one
  * io_uring_submit() per batch (the blkback core kicks once per ring pass);
  * completions wake the loop through a registered eventfd and are reaped
- * without a system call.
+ * without a system call.  The image's descriptor is a registered file
+ * (IORING_REGISTER_FILES; td_engine_uring_nofixed goes without), so the
+ * kernel does not look it up and take a reference per operation.
+ * Registered buffers are not used: guest pages are mapped per request or
+ * held by a bounded, evicting persistent-grant cache, so no set of
+ * buffers lives long enough to register.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +20,9 @@
 #include <liburing.h>
 
 #include "tapdisk.h"
+
+/* Descriptors one engine registers at most (the image's). */
+#define TD_URING_FIXED_MAX 8
 
 struct op {
 	void *tag;
@@ -30,6 +38,8 @@ struct td_engine {
 	unsigned depth, queued;
 	td_io_done_fn *done;
 	struct op *ops, *free_ops;
+	int fixed[TD_URING_FIXED_MAX]; /* fds registered, index = their slot */
+	unsigned nfixed;
 };
 
 static void reap(struct td_engine *e)
@@ -130,6 +140,15 @@ static int u_queue(struct td_engine *e, enum pvio_blkback_op op, int fd, uint64_
 	}
 	e->free_ops = o->next;
 	o->tag = tag;
+	/* a registered file: its slot instead of the descriptor */
+	unsigned slot = e->nfixed;
+	for (unsigned i = 0; i < e->nfixed; i++)
+		if (e->fixed[i] == fd) {
+			slot = i;
+			break;
+		}
+	if (slot < e->nfixed)
+		fd = (int)slot;
 	o->len = len;
 	switch (op) {
 	case PVIO_BLKBACK_READ:
@@ -149,6 +168,8 @@ static int u_queue(struct td_engine *e, enum pvio_blkback_op op, int fd, uint64_
 		o->len = 0;
 		break;
 	}
+	if (slot < e->nfixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data(sqe, o);
 	e->queued++;
 	return 0;
@@ -164,10 +185,30 @@ static void u_submit(struct td_engine *e)
 	e->queued = 0;
 }
 
+static int u_files(struct td_engine *e, const int *fds, unsigned n)
+{
+	int err;
+
+	if (e->nfixed || n == 0 || n > TD_URING_FIXED_MAX)
+		return -EINVAL;
+	err = io_uring_register_files(&e->ring, fds, n);
+	if (err) {
+		td_log(TD_WARN, "io_uring: cannot register the image as a fixed file (%s): "
+		       "going without", strerror(-err));
+		return err;
+	}
+	memcpy(e->fixed, fds, n * sizeof(*fds));
+	e->nfixed = n;
+	td_log(TD_INFO, "io_uring: %u fixed file(s) registered", n);
+	return 0;
+}
+
 static void u_close(struct td_engine *e)
 {
 	if (!e)
 		return;
+	if (e->nfixed)
+		io_uring_unregister_files(&e->ring);
 	ev_io_stop(e->loop, &e->io);
 	io_uring_unregister_eventfd(&e->ring);
 	close(e->efd);
@@ -178,6 +219,15 @@ static void u_close(struct td_engine *e)
 
 const struct td_engine_ops td_engine_uring = {
 	.name = "io_uring",
+	.open = u_open,
+	.queue = u_queue,
+	.submit = u_submit,
+	.close = u_close,
+	.files = u_files,
+};
+
+const struct td_engine_ops td_engine_uring_nofixed = {
+	.name = "io_uring:nofixed",
 	.open = u_open,
 	.queue = u_queue,
 	.submit = u_submit,

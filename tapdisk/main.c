@@ -29,7 +29,8 @@ static void usage(FILE *f)
 		"blkif handshake with the guest's frontend, and answer its requests from the\n"
 		"image named by B/params (aio:/path, raw:/path or /path; vhd:/leaf.vhd serves\n"
 		"the VHD chain that ends in leaf.vhd; read-only if B/mode is r).\n"
-		"  --engine E   I/O engine: io_uring (default), libaio, or null (no I/O:\n"
+		"  --engine E   I/O engine: io_uring (default; the image as a registered\n"
+		"               file), io_uring:nofixed (without), libaio, or null (no I/O:\n"
 		"               requests complete at once; transport benchmarks only)\n"
 		"               or faulty:io_uring|libaio[:SPEC] (fault injection for tests;\n"
 		"               SPEC every=N,after=K,count=M,op=read|write|flush|data|all,\n"
@@ -268,6 +269,8 @@ int main(int argc, char **argv)
 		td_log(TD_WARN, "cannot open log %s: %s: logging to stderr", logf, strerror(-err));
 	if (!strcmp(engine, "io_uring"))
 		td.eng_ops = &td_engine_uring;
+	else if (!strcmp(engine, "io_uring:nofixed"))
+		td.eng_ops = &td_engine_uring_nofixed;
 	else if (!strcmp(engine, "libaio"))
 		td.eng_ops = &td_engine_aio;
 	else if (!strcmp(engine, "null"))
@@ -352,6 +355,8 @@ int main(int argc, char **argv)
 		goto out_img;
 	}
 	td_log(TD_INFO, "engine %s", td.eng_ops->name);
+	if (td.eng_ops->files && td.img.fd >= 0)
+		td.eng_ops->files(td.eng, &td.img.fd, 1);
 	if (!ctl) {
 		td_ctl_default_path(td.domid, td.devid, ctlpath, sizeof(ctlpath));
 		ctl = ctlpath;

@@ -49,9 +49,16 @@ struct td_engine_ops {
 		     const struct iovec *iov, int iovcnt, size_t len, void *tag);
 	void (*submit)(struct td_engine *e);
 	void (*close)(struct td_engine *e);
+	/* Optional: @fds (open until close) will carry most operations;
+	 * the engine may pre-register them (io_uring fixed files).  0 or
+	 * -errno (logged; the engine then works as without). */
+	int (*files)(struct td_engine *e, const int *fds, unsigned n);
 };
 
 extern const struct td_engine_ops td_engine_uring;
+/* The same without registered files (--engine io_uring:nofixed), so the
+ * gain of IORING_REGISTER_FILES shows in a benchmark. */
+extern const struct td_engine_ops td_engine_uring_nofixed;
 extern const struct td_engine_ops td_engine_aio;
 extern const struct td_engine_ops td_engine_null;  /* benchmarks: no I/O at all */
 /* Fault injection (engine_faulty.c): --engine faulty:INNER[:SPEC]; setup

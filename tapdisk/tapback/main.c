@@ -158,7 +158,8 @@ static void usage(FILE *f)
 		"write DIR/hotplug-error); never restart one that exited 0 (detached). On\n"
 		"SIGTERM or SIGINT, stop every tapdisk, wait for them and exit 0.\n"
 		"\n"
-		"  --engine E      passed to each tapdisk (io_uring, libaio, null, faulty:...)\n"
+		"  --engine E      passed to each tapdisk (io_uring, io_uring:nofixed, libaio,\n"
+		"                  null, faulty:...)\n"
 		"  --tapdisk PATH  the tapdisk binary (default: beside pvio-tapback in a build\n"
 		"                  tree, else %s/tapdisk)\n"
 		"  --ctl-dir DIR   give tapdisk --ctl DIR/tapdisk-DOMID-DEVID.sock (default:\n"
@@ -223,9 +224,10 @@ int main(int argc, char **argv)
 		switch (o) {
 		case 'e':
 			/* tapdisk checks the details (and logs them); catch typos here */
-			if (strcmp(optarg, "io_uring") && strcmp(optarg, "libaio") && strcmp(optarg, "null") &&
-			    strncmp(optarg, "faulty:", 7)) {
-				fprintf(stderr, "pvio-tapback: --engine takes io_uring, libaio, null or faulty:..., not '%s'\n",
+			if (strcmp(optarg, "io_uring") && strcmp(optarg, "io_uring:nofixed") &&
+			    strcmp(optarg, "libaio") && strcmp(optarg, "null") && strncmp(optarg, "faulty:", 7)) {
+				fprintf(stderr, "pvio-tapback: --engine takes io_uring, io_uring:nofixed, libaio, null "
+					"or faulty:..., not '%s'\n",
 					optarg);
 				return 2;
 			}

@@ -64,6 +64,13 @@ dd if="$ro" bs=$MB count=1 status=none | cmp - "$XENSIM_DIR/ro.out" ||
 
 # the engine asked for is the one serving
 grep -q "xvda: info: engine $ENGINE\$" "$XENSIM_DIR/tapback.log" || fail "tapdisk did not report engine $ENGINE"
+# io_uring serves the image as a registered file; io_uring:nofixed does not
+case $ENGINE in
+io_uring) grep -q "xvda: info: io_uring: 1 fixed file(s) registered" "$XENSIM_DIR/tapback.log" ||
+        fail "io_uring did not register the image as a fixed file" ;;
+io_uring:nofixed) grep -q "fixed file(s) registered" "$XENSIM_DIR/tapback.log" &&
+        fail "io_uring:nofixed registered a fixed file" ;;
+esac
 # stats count what was done
 stats=$("$TAPCTL" stats "$dom" 51712) || fail "tapctl stats"
 python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["requests"]["write"] > 0 and s["requests"]["read"] > 0 and s["requests"]["flush"] > 0 and s["requests"]["discard"] == 1, s' "$stats" ||

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include "pvio/blkfront.h"
 #include "pvio/blkfront_xensim.h"
@@ -603,6 +604,17 @@ static double pct(double p)
 	return lat[i] * 1e6;
 }
 
+/* CPU seconds (user + system) this process has used so far. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
 	static const struct option o[] = {
@@ -632,7 +644,9 @@ static int cmd_bench(int argc, char **argv)
 			printf("Usage: pvblk bench [--rw randread|randwrite|read|write] [--bs 4k] [--qd 32]\n"
 			       "                   [--time S | --count N] [--offset B] [--length B] [--json]\n"
 			       "Run I/O with QD requests in flight for S seconds (default 5) or N I/Os and\n"
-			       "print IOPS, MB/s and latency percentiles. Writes overwrite the disk.\n");
+			       "print IOPS, MB/s, latency percentiles, this process's CPU time per I/O\n"
+			       "and the notifications blkfront sent per ring request (--json: cpu_s,\n"
+			       "cpu_us_per_io, ring_requests, notifies). Writes overwrite the disk.\n");
 			return 0;
 		default:
 		bad:
@@ -670,6 +684,9 @@ static int cmd_bench(int argc, char **argv)
 		memset(jobs[i].buf, (int)i, bs);
 	}
 	uint64_t blocks = len / bs;
+	struct pvio_blkfront_stats st0, st1;
+	pvio_blkfront_get_stats(d.bf, &st0);
+	double cpu0 = cpu_s();
 	double t0 = now_s(), last = t0, end = t0 + (double)secs;
 	for (;;) {
 		double t = now_s();
@@ -717,7 +734,11 @@ static int cmd_bench(int argc, char **argv)
 				rw, bs, qd, done, (double)done / (last - t0));
 		}
 	}
-	double el = now_s() - t0;
+	double el = now_s() - t0, cpu = cpu_s() - cpu0;
+	pvio_blkfront_get_stats(d.bf, &st1);
+	/* Ring requests and the notifications we sent for them: the
+	 * backend's side (responses) is in its own stats (tapctl stats). */
+	uint64_t rreq = st1.ring_requests - st0.ring_requests, ntf = st1.notifies - st0.notifies;
 	if (tty && !json)
 		fprintf(stderr, "\r%60s\r", "");
 	qsort(lat, nlat, sizeof(*lat), cmp_d);
@@ -725,14 +746,19 @@ static int cmd_bench(int argc, char **argv)
 	if (json)
 		printf("{\"rw\": \"%s\", \"bs\": %" PRIu64 ", \"qd\": %" PRIu64 ", \"ios\": %" PRIu64
 		       ", \"seconds\": %.3f, \"iops\": %.0f, \"mb_per_s\": %.2f, \"lat_us\": {\"mean\": %.1f"
-		       ", \"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f}}\n",
+		       ", \"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f}"
+		       ", \"cpu_s\": %.3f, \"cpu_us_per_io\": %.2f, \"ring_requests\": %" PRIu64
+		       ", \"notifies\": %" PRIu64 "}\n",
 		       rw, bs, qd, done, el, iops, mbs, el * 1e6 * (double)qd / (double)(done ? done : 1),
-		       pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0));
+		       pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0), cpu,
+		       cpu * 1e6 / (double)(done ? done : 1), rreq, ntf);
 	else
 		printf("%s bs=%" PRIu64 " qd=%" PRIu64 ": %" PRIu64 " I/Os in %.2f s: %.0f IOPS, %.2f MB/s\n"
-		       "latency (us): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
+		       "latency (us): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n"
+		       "this process: %.2f us CPU per I/O; %" PRIu64 " ring requests, %.3f notifications per request\n",
 		       rw, bs, qd, done, el, iops, mbs, pct(0.5), pct(0.9), pct(0.99), pct(0.999),
-		       pct(1.0));
+		       pct(1.0), cpu * 1e6 / (double)(done ? done : 1), rreq,
+		       (double)ntf / (double)(rreq ? rreq : 1));
 	rc = 0;
 out:
 	if (jobs)

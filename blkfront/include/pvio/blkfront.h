@@ -108,6 +108,10 @@ struct pvio_blkfront_ops {
 	/* Optional: a monotonic clock in ms, for handshake timeouts.  NULL:
 	 * handshakes wait without a deadline. */
 	uint64_t (*now_ms)(void *ctx);
+	/* Optional: copy @n bytes (a fast memcpy). Used only for I/O data
+	 * between the caller's buffers and the granted bounce pages, never
+	 * for ring entries; NULL: a word-at-a-time loop. */
+	void (*copy)(void *ctx, void *dst, const void *src, size_t n);
 };
 
 /* Tunables; zero means the default. */
