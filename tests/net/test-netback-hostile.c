@@ -16,7 +16,9 @@
  * netback, and a fresh handshake must serve again. Then the guest posts
  * no rx buffers while dom0 floods it: netback's queue stays at its bound,
  * the rest is counted as dropped, its RSS does not grow; once buffers are
- * posted the queued frames and new ones arrive intact.
+ * posted the queued frames and new ones arrive intact. A frontend asking
+ * for more queues than offered (or 0, or garbage) is refused at the
+ * handshake with a log line, and a proper handshake serves afterwards.
  *
  * Needs root (a network namespace of its own, a TAP): exits 77 otherwise.
  * Needs XENSIM and NETBACK (paths of the built programs). Every wait is on
@@ -813,6 +815,37 @@ static void test_tx(void)
 	}
 }
 
+/* ---- multi-queue ------------------------------------------------------------------- */
+
+/* netback offers one queue here (no --max-queues): multi-queue-num-queues
+ * of 2, 0, 9 or not a number is refused at the handshake (backend Closing,
+ * a log line, nothing mapped, no counter moves); without the key the next
+ * handshake connects and serves. */
+static void test_mq_refused(void)
+{
+	static const char *const bad[] = { "2", "0", "9", "x1", "-1", "" };
+	char p[192], want_log[96];
+
+	printf("# multi-queue-num-queues beyond the offer of 1, 0, garbage: refused\n");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fe_key("state", "6");
+		CHECK(be_state_wait(1u << 6) == 6, "backend not Closed before num-queues '%s'", bad[i]);
+		CHECK(rings_free() == 0, "rings still mapped before num-queues '%s'", bad[i]);
+		fe_key("multi-queue-num-queues", "%s", bad[i]);
+		fe_key("state", "1");
+		CHECK(fe_connect() == 5, "multi-queue-num-queues '%s': backend did not refuse (Closing)", bad[i]);
+		snprintf(want_log, sizeof(want_log), "refusing: multi-queue-num-queues '%s'", bad[i]);
+		CHECK(log_has(want_log), "no '%s' in netback's log", want_log);
+		CHECK(netback_alive(), "netback died on multi-queue-num-queues '%s'", bad[i]);
+	}
+	snprintf(p, sizeof(p), "%s/multi-queue-num-queues", fe_dir);
+	if (!xs_rm(xsg, XBT_NULL, p))
+		die("xs_rm %s", p);
+	fe_reconnect("refused multi-queue handshakes");
+	good(1, 60, "refused multi-queue handshakes");
+	check_tx_counters("refused multi-queue handshakes");
+}
+
 /* ---- rx ---------------------------------------------------------------------------- */
 
 /* Post rx buffer @id (rxb[id]). */
@@ -1104,6 +1137,7 @@ int main(int argc, char **argv)
 	CHECK(log_has("connected:"), "connect not logged");
 
 	test_tx();
+	test_mq_refused();
 	test_rx_no_buffers();
 
 	printf("# toolstack detach\n");

@@ -223,6 +223,23 @@ static int from_tap(struct pvio_netfront *nf, unsigned q, int fd)
 	return pvio_netfront_tx_commit(nf, q, (size_t)r - sizeof(vh), &m) == 0;
 }
 
+static bool all_polling(const bool *polling, unsigned nq)
+{
+	for (unsigned q = 0; q < nq; q++)
+		if (!polling[q])
+			return false;
+	return true;
+}
+
+/* A queue that was full and has room now (after a reap)? */
+static bool any_can_send(struct pvio_netfront *nf, const bool *polling, unsigned nq)
+{
+	for (unsigned q = 0; q < nq; q++)
+		if (!polling[q] && pvio_netfront_can_send_queue(nf, q, PVIO_NETFRONT_MAX_FRAME))
+			return true;
+	return false;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -373,9 +390,8 @@ int main(int argc, char **argv)
 			break;
 		/* TAP -> backend, while a largest frame fits */
 		for (unsigned q = 0; q < nq; q++) {
-			bool want;
-
 			unsigned burst = 0;
+			bool want;
 
 			while (pvio_netfront_can_send_queue(nf, q, PVIO_NETFRONT_MAX_FRAME)) {
 				int r = from_tap(nf, q, fds[q]);
@@ -399,7 +415,20 @@ int main(int argc, char **argv)
 				polling[q] = want;
 			}
 		}
+		/* a full queue: reap now, which also asks for the tx-completion
+		 * event we would wait for; with room again, go round at once */
+		if (!all_polling(polling, nq)) {
+			if (pvio_netfront_process(nf, 0) < 0) {
+				fprintf(stderr, "pvnet: the backend closed or broke the protocol\n");
+				rc = 1;
+				break;
+			}
+			if (any_can_send(nf, polling, nq))
+				continue;
+		}
 		ev = pvio_netfront_wait(nf, 1000);
+		if (ev < 0 && stop)
+			break; /* SIGTERM/SIGINT interrupted the wait */
 		if (ev < 0 || pvio_netfront_process(nf, (unsigned)ev) < 0) {
 			fprintf(stderr, "pvnet: the backend closed or broke the protocol\n");
 			rc = 1;
@@ -409,14 +438,16 @@ int main(int argc, char **argv)
 	pvio_netfront_get_stats(nf, &st);
 	if (json)
 		printf("{\"tx_packets\": %llu, \"tx_bytes\": %llu, \"tx_errors\": %llu, \"rx_packets\": %llu, "
-		       "\"rx_bytes\": %llu, \"rx_errors\": %llu, \"dropped\": %llu}\n",
+		       "\"rx_bytes\": %llu, \"rx_errors\": %llu, \"dropped\": %llu, \"notifies\": %llu}\n",
 		       (unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes,
 		       (unsigned long long)st.tx_errors, (unsigned long long)st.rx_packets,
-		       (unsigned long long)st.rx_bytes, (unsigned long long)st.rx_errors, (unsigned long long)dropped);
+		       (unsigned long long)st.rx_bytes, (unsigned long long)st.rx_errors, (unsigned long long)dropped,
+		       (unsigned long long)st.notifies);
 	else
-		printf("pvnet: tx %llu packets (%llu errors), rx %llu packets (%llu bad), %llu dropped locally\n",
-		       (unsigned long long)st.tx_packets, (unsigned long long)st.tx_errors,
-		       (unsigned long long)st.rx_packets, (unsigned long long)st.rx_errors, (unsigned long long)dropped);
+		printf("pvnet: tx %llu packets (%llu errors), rx %llu packets (%llu bad), %llu dropped locally, "
+		       "%llu events sent\n", (unsigned long long)st.tx_packets, (unsigned long long)st.tx_errors,
+		       (unsigned long long)st.rx_packets, (unsigned long long)st.rx_errors, (unsigned long long)dropped,
+		       (unsigned long long)st.notifies);
 	pvio_netfront_xensim_set_user_fd(x, -1);
 	close(efd);
 	for (unsigned i = 0; i < nq; i++)
