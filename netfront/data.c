@@ -130,8 +130,12 @@ int pvio_netfront_process(struct pvio_netfront *nf, unsigned events)
 	if (events & PVIO_NETFRONT_EV_XS) {
 		uint32_t st;
 		int err = nf_read_uint(nf, nf->backend, "state", 7, &st);
-		if (err == -PVIO_NETFRONT_ENOENT || (err == 0 && st >= NF_XB_CLOSING) || err == -PVIO_NETFRONT_EPROTO)
+		if (err == -PVIO_NETFRONT_ENOENT || (err == 0 && st >= NF_XB_CLOSING) || err == -PVIO_NETFRONT_EPROTO) {
+			/* Closing/Closed or its directory gone: an orderly close
+			 * (garbage in the state key is not) */
+			nf->backend_closed = err != -PVIO_NETFRONT_EPROTO;
 			die(nf);
+		}
 	}
 	for (unsigned i = 0; i < nf->nq && !nf->dead; i++) {
 		reap_tx(&nf->q[i]);

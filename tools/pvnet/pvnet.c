@@ -240,6 +240,19 @@ static bool any_can_send(struct pvio_netfront *nf, const bool *polling, unsigned
 	return false;
 }
 
+/* The device died: an orderly close by the backend (it went Closing or
+ * Closed, e.g. netback stopped or the vif detached) is the end of the
+ * service, exit 0; a protocol breach is an error. The exit status. */
+static int backend_gone(const struct pvio_netfront *nf)
+{
+	if (pvio_netfront_backend_closed(nf)) {
+		fprintf(stderr, "pvnet: the backend closed the device: leaving\n");
+		return 0;
+	}
+	fprintf(stderr, "pvnet: the backend broke the protocol: leaving\n");
+	return 1;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -419,8 +432,7 @@ int main(int argc, char **argv)
 		 * event we would wait for; with room again, go round at once */
 		if (!all_polling(polling, nq)) {
 			if (pvio_netfront_process(nf, 0) < 0) {
-				fprintf(stderr, "pvnet: the backend closed or broke the protocol\n");
-				rc = 1;
+				rc = backend_gone(nf);
 				break;
 			}
 			if (any_can_send(nf, polling, nq))
@@ -430,8 +442,9 @@ int main(int argc, char **argv)
 		if (ev < 0 && stop)
 			break; /* SIGTERM/SIGINT interrupted the wait */
 		if (ev < 0 || pvio_netfront_process(nf, (unsigned)ev) < 0) {
-			fprintf(stderr, "pvnet: the backend closed or broke the protocol\n");
-			rc = 1;
+			rc = ev < 0 ? 1 : backend_gone(nf);
+			if (ev < 0)
+				fprintf(stderr, "pvnet: waiting for events: %s\n", strerror(-ev));
 			break;
 		}
 	}

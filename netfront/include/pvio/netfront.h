@@ -157,6 +157,10 @@ int pvio_netfront_close(struct pvio_netfront *nf);
 void pvio_netfront_get_info(const struct pvio_netfront *nf, struct pvio_netfront_info *info);
 void pvio_netfront_get_stats(const struct pvio_netfront *nf, struct pvio_netfront_stats *st);
 bool pvio_netfront_is_dead(const struct pvio_netfront *nf);
+/* Dead because the backend closed the device in order (its state went
+ * Closing/Closed, or its directory went), not because it broke the
+ * protocol: a driver may say so calmly. */
+bool pvio_netfront_backend_closed(const struct pvio_netfront *nf);
 
 /*
  * pvio_netfront_send_queue - copy one Ethernet frame (14..65535 bytes; at
