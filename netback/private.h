@@ -37,6 +37,8 @@
 #define NB_SLOTS_FATAL 20u
 /* Packets gathered before one batched grant copy. */
 #define NB_TX_BATCH 32u
+/* Batches one round of tx work takes before it lets the loop run. */
+#define NB_TX_ROUND_BATCHES 4u
 /* Default bound of the dom0 -> guest queue (packets, per queue). */
 #define NB_RXQ_DEFAULT 256u
 /* Queues a vif may have (--max-queues; Linux netback: min(8, CPUs)). */
@@ -65,6 +67,9 @@ struct nb_stats {
 	uint64_t rate_waits;	     /* tx paused for credit */
 	uint64_t notifies_tx, notifies_rx;
 	uint64_t tx_copy_calls, rx_copy_calls; /* grant-copy calls (hypercalls) */
+	uint64_t events;	     /* event-channel notifications taken */
+	uint64_t events_spurious;    /* ... that brought no work */
+	uint64_t event_backoffs;     /* times a port was left masked (storm) */
 };
 
 /* A packet in the dom0 -> guest queue: virtio_net_hdr then the frame. */
@@ -75,6 +80,21 @@ struct nb_rxpkt {
 };
 
 struct nb_vif;
+struct nb_queue;
+
+/* A bound event channel in late-EOI mode (event.c). */
+struct nb_port {
+	struct nb_queue *q;
+	evtchn_port_t port;	/* local */
+	bool bound;
+	bool rx_only;		/* a split queue's rx port */
+	bool masked;		/* delivered, not yet unmasked */
+	bool round_pending;	/* tx work left over: round_w runs it */
+	unsigned spurious_run;	/* events in a row that brought nothing */
+	uint32_t rx_prod_seen;	/* rx req_prod at the last look */
+	ev_timer eoi_timer;	/* the end of a backoff */
+	ev_timer round_w;	/* the rest of a round, on the next loop pass */
+};
 
 /* One queue: a tx/rx ring pair, its event channel(s), its TAP queue. */
 struct nb_queue {
@@ -88,6 +108,7 @@ struct nb_queue {
 	struct pvio_ring_back tx, rx;
 	evtchn_port_t port_tx, port_rx; /* local; equal unless split */
 	bool split;
+	struct nb_port ptx, prx;	 /* prx used only when split */
 	/* tx in progress: a chain copied out of the ring, slot by slot */
 	struct pvio_netif_tx_request cur[NB_SLOTS_FATAL];
 	unsigned cur_n;	       /* data slots copied */
@@ -159,6 +180,12 @@ int nb_xenbus_start(struct nb_vif *v);
 void nb_xenbus_changed(struct nb_vif *v);
 void nb_xenbus_fatal(struct nb_vif *v, const char *why);
 void nb_xenbus_stop(struct nb_vif *v);
+
+/* event.c */
+int nb_event_bind(struct nb_queue *q, struct nb_port *pt, evtchn_port_t remote, bool rx_only);
+void nb_event_stop(struct nb_queue *q);
+/* tx work is left after a round's budget: run it on the next loop pass. */
+void nb_event_more(struct nb_queue *q);
 
 /* tap.c */
 int nb_tap_open(const char *name, char *actual, size_t n, unsigned nfds, int *fds);

@@ -340,6 +340,7 @@ void nb_tx_kick(struct nb_queue *q)
 {
 	struct nb_vif *v = q->v;
 	bool paused = false;
+	unsigned batches = 0;
 
 	while (v->connected && !v->disabled && !paused && !ev_is_active(&v->rate_w)) {
 		unsigned np = 0, ns = 0;
@@ -353,6 +354,11 @@ void nb_tx_kick(struct nb_queue *q)
 		}
 		if (n == 0 && q->cur_n == 0)
 			break;
+		if (batches++ == NB_TX_ROUND_BATCHES) {
+			/* bounded work per round: the rest on the next loop pass */
+			nb_event_more(q);
+			break;
+		}
 		/* gather a batch of complete packets */
 		while (np < NB_TX_BATCH && !paused) {
 			/* a held packet is complete: do not take more slots for it */

@@ -89,27 +89,11 @@ static void set_state(struct nb_vif *v, int st)
 	v->state = st;
 }
 
-static void on_tx_event(struct pvio_evtchn *e, evtchn_port_t p, void *arg)
-{
-	struct nb_queue *q = arg;
-
-	(void)e;
-	(void)p;
-	nb_tx_kick(q);
-	if (!q->split)
-		nb_rx_kick(q);
-}
-
-static void on_rx_event(struct pvio_evtchn *e, evtchn_port_t p, void *arg)
-{
-	(void)e;
-	(void)p;
-	nb_rx_kick(arg);
-}
-
 static void disconnect(struct nb_vif *v)
 {
 	if (v->ev) {
+		for (unsigned i = 0; i < v->max_queues; i++)
+			nb_event_stop(&v->q[i]);
 		pvio_evtchn_ev_stop(v->ev);
 		pvio_evtchn_close(v->ev); /* unbinds: the frontend sees the ports close */
 		v->ev = NULL;
@@ -139,7 +123,7 @@ static int connect_queue(struct nb_vif *v, struct nb_queue *q, const char *dir)
 {
 	unsigned long txref, rxref, port = 0, ptx = 0, prx = 0;
 	uint32_t r;
-	int err, lp;
+	int err;
 
 	if (read_uint(v, dir, "tx-ring-ref", UINT32_MAX, &txref) ||
 	    read_uint(v, dir, "rx-ring-ref", UINT32_MAX, &rxref)) {
@@ -178,19 +162,20 @@ static int connect_queue(struct nb_vif *v, struct nb_queue *q, const char *dir)
 		nb_log(v, "refusing: %s: the rings start with producers past their size", dir);
 		return -EPROTO;
 	}
-	lp = pvio_evtchn_bind_interdomain(v->ev, v->domid, (evtchn_port_t)ptx, on_tx_event, q);
-	if (lp < 0) {
-		nb_log(v, "refusing: cannot bind event channel %lu: %s", ptx, strerror(-lp));
-		return lp;
+	/* late-EOI ports (event.c): an event storm costs bounded work */
+	err = nb_event_bind(q, &q->ptx, (evtchn_port_t)ptx, false);
+	if (err < 0) {
+		nb_log(v, "refusing: cannot bind event channel %lu: %s", ptx, strerror(-err));
+		return err;
 	}
-	q->port_tx = q->port_rx = (evtchn_port_t)lp;
+	q->port_tx = q->port_rx = q->ptx.port;
 	if (q->split) {
-		lp = pvio_evtchn_bind_interdomain(v->ev, v->domid, (evtchn_port_t)prx, on_rx_event, q);
-		if (lp < 0) {
-			nb_log(v, "refusing: cannot bind event channel %lu: %s", prx, strerror(-lp));
-			return lp;
+		err = nb_event_bind(q, &q->prx, (evtchn_port_t)prx, true);
+		if (err < 0) {
+			nb_log(v, "refusing: cannot bind event channel %lu: %s", prx, strerror(-err));
+			return err;
 		}
-		q->port_rx = (evtchn_port_t)lp;
+		q->port_rx = q->prx.port;
 	}
 	nb_log(v, "queue %u: tx ref %lu rx ref %lu, %s event channel%s %lu/%lu", q->id, txref, rxref,
 	       q->split ? "split" : "one", q->split ? "s" : "", ptx, prx);

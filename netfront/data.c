@@ -4,11 +4,12 @@
  * ring; rx responses copied out once, validated, frames copied out of the
  * rx pages before those are posted again.
  *
- * Notifications are the expensive part (each is an event the backend wakes
- * up for), so: rx buffers are reposted in bulk (NF_RX_REFILL_BATCH, or
- * everything once there is nothing more to receive, so the backend can
+ * Notifications are the expensive part (each is an event the other side
+ * wakes up for), so: rx buffers are reposted in bulk (NF_RX_REFILL_BATCH,
+ * or everything once there is nothing more to receive, so the backend can
  * never wait for buffers we hold back), and tx completions are asked for
- * when half of what is in flight is answered, not at each one.
+ * only when a queue is short of room, and then when half of what is in
+ * flight is answered, not at each one.
  */
 #include "private.h"
 
@@ -60,10 +61,21 @@ void nf_rx_refill(struct nf_queue *q, bool all)
 		notify(nf, q->port_rx);
 }
 
+/* Room for a largest frame (and its GSO extra) on @q's tx ring? */
+static bool tx_room(const struct nf_queue *q)
+{
+	unsigned d = q->nf->info.sg ? (PVIO_NETFRONT_MAX_FRAME + NF_PAGE - 1) / NF_PAGE : 1;
+
+	return q->tx_nfree >= d && pvio_ring_front_free_requests(&q->tx) >= d + 1;
+}
+
 /*
- * Ask for a tx-completion event once half of what is in flight has been
- * answered (Linux netfront's xennet_tx_buf_gc), then look again so that a
- * response pushed meanwhile is not missed. Returns what the poll returns.
+ * Nothing more to reap: ask for a tx-completion event only if the queue is
+ * short of room — a sender then waits for one — and then once half of what
+ * is in flight is answered (Linux netfront's xennet_tx_buf_gc); with room
+ * to spare, completions are reaped whenever we run anyway and need no
+ * event of their own. Looks again after arming, so a response pushed
+ * meanwhile is not missed. Returns what the poll returns.
  */
 static int tx_final_check(struct nf_queue *q)
 {
@@ -71,7 +83,7 @@ static int tx_final_check(struct nf_queue *q)
 	int n = pvio_ring_front_poll_responses(fr);
 	uint32_t inflight;
 
-	if (n != 0)
+	if (n != 0 || tx_room(q))
 		return n;
 	inflight = fr->req_prod_pvt - fr->rsp_cons;
 	__atomic_store_n(&fr->sring->rsp_event, fr->rsp_cons + (inflight >> 1) + 1, __ATOMIC_RELAXED);
@@ -118,8 +130,12 @@ int pvio_netfront_process(struct pvio_netfront *nf, unsigned events)
 	if (events & PVIO_NETFRONT_EV_XS) {
 		uint32_t st;
 		int err = nf_read_uint(nf, nf->backend, "state", 7, &st);
-		if (err == -PVIO_NETFRONT_ENOENT || (err == 0 && st >= NF_XB_CLOSING) || err == -PVIO_NETFRONT_EPROTO)
+		if (err == -PVIO_NETFRONT_ENOENT || (err == 0 && st >= NF_XB_CLOSING) || err == -PVIO_NETFRONT_EPROTO) {
+			/* Closing/Closed or its directory gone: an orderly close
+			 * (garbage in the state key is not) */
+			nf->backend_closed = err != -PVIO_NETFRONT_EPROTO;
 			die(nf);
+		}
 	}
 	for (unsigned i = 0; i < nf->nq && !nf->dead; i++) {
 		reap_tx(&nf->q[i]);

@@ -61,6 +61,7 @@ struct pvio_netfront {
 	struct pvio_netfront_info info;
 	struct pvio_netfront_stats st;
 	bool dead, watching;
+	bool backend_closed; /* dead because the backend closed in order */
 	unsigned nq; /* queues set up (info.num_queues once connected) */
 	struct nf_queue q[PVIO_NETFRONT_MAX_QUEUES];
 };

@@ -471,6 +471,11 @@ bool pvio_netfront_is_dead(const struct pvio_netfront *nf)
 	return nf->dead;
 }
 
+bool pvio_netfront_backend_closed(const struct pvio_netfront *nf)
+{
+	return nf->dead && nf->backend_closed;
+}
+
 int pvio_netfront_wait(struct pvio_netfront *nf, int timeout_ms)
 {
 	return nf->ops.wait(nf->ops.ctx, timeout_ms);

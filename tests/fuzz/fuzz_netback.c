@@ -218,6 +218,15 @@ void nb_xenbus_fatal(struct nb_vif *v, const char *why)
 	fatals++;
 }
 
+/* netback's round budget ran out: event.c would run the rest on the next
+ * loop pass, which kick() does at once */
+static bool round_more;
+void nb_event_more(struct nb_queue *q)
+{
+	FZ_CHECK(q == Q, "round continuation for another queue");
+	round_more = true;
+}
+
 int pvio_evtchn_notify(struct pvio_evtchn *e, evtchn_port_t port)
 {
 	FZ_CHECK(e == (struct pvio_evtchn *)&evtchn_dummy && port == 5, "notify of port %u", port);
@@ -288,6 +297,10 @@ static void kick(bool timer)
 		ev_timer_stop(V.loop, &V.rate_w);
 		ev_invoke(V.loop, &V.rate_w, EV_TIMER);
 	} else {
+		nb_tx_kick(Q);
+	}
+	while (round_more) {
+		round_more = false;
 		nb_tx_kick(Q);
 	}
 	uint32_t cons1 = Q->tx.req_cons, rsp1 = Q->tx.rsp_prod_pvt;

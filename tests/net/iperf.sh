@@ -32,20 +32,7 @@ ip link set "$tap" netns "$NS_D"
 ip -n "$NS_D" addr add 10.0.3.1/24 dev "$tap"; ip -n "$NS_D" link set "$tap" up
 ip -n "$NS_G" addr add 10.0.3.2/24 dev eth0; ip -n "$NS_G" link set eth0 up
 
-# The server says "Server listening" once it listens; a reader passes that
-# on through a second FIFO (no sleeping) and keeps draining its output.
-out=$XENSIM_DIR/iperf-s; mkfifo "$out.fifo" "$out.ready"
-ip netns exec "$NS_D" iperf3 -s -B 10.0.3.1 --forceflush > "$out.fifo" 2>&1 &
-pids="$pids $!"
-{
-    while read -r line; do
-        echo "$line" >> "$out.log"
-        case $line in *"Server listening"*) echo ready > "$out.ready"; break ;; esac
-    done
-    cat >> "$out.log"
-} < "$out.fifo" &
-pids="$pids $!"
-read -r _ < "$out.ready" || fail "iperf3 server did not start"
+start_iperf_server "$NS_D" 10.0.3.1
 
 MB=${NET_IPERF_MB:-1024}
 BYTES=$((MB + 64))M

@@ -56,6 +56,24 @@ start_pvnet() {
     exec 9<&-
     echo "$line"
 }
+# start_iperf_server NS IP [PORT]: an iperf3 server in NS on IP:PORT (default
+# 5201); returns once it listens. It prints "Server listening" then; a reader
+# passes that on through a second FIFO (no sleeping) and keeps draining its
+# output into $XENSIM_DIR/iperf-s.PORT.log.
+start_iperf_server() {
+    _f=$XENSIM_DIR/iperf-s.${3:-5201}; mkfifo "$_f.fifo" "$_f.ready"
+    ip netns exec "$1" iperf3 -s -B "$2" -p "${3:-5201}" --forceflush > "$_f.fifo" 2>&1 &
+    pids="$pids $!"
+    {
+        while read -r line; do
+            echo "$line" >> "$_f.log"
+            case $line in *"Server listening"*) echo ready > "$_f.ready"; break ;; esac
+        done
+        cat >> "$_f.log"
+    } < "$_f.fifo" &
+    pids="$pids $!"
+    read -r _ < "$_f.ready" || fail "iperf3 server did not start"
+}
 # stat_of DOMID DEVID KEY: a number from netback's stats file (final after
 # exit); netback writes it as one line of "key": value pairs, so sed reads
 # it (a python start per counter cost seconds)

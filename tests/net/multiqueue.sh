@@ -19,21 +19,6 @@ be_dir() { echo "/local/domain/0/backend/vif/$1/$2"; }
 fe_dir() { xenstore-read "$(be_dir "$1" "$2")/frontend"; }
 # a number from pvnet's --json line (no python start for this)
 json_key() { echo "$1" | sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p"; }
-# iperf3 server in NS on IP:PORT that says when it listens (no sleeping)
-start_server() { # NS IP PORT
-    f=$XENSIM_DIR/iperf-s.$3; mkfifo "$f.fifo" "$f.ready"
-    ip netns exec "$1" iperf3 -s -B "$2" -p "$3" --forceflush > "$f.fifo" 2>&1 &
-    pids="$pids $!"
-    {
-        while read -r line; do
-            echo "$line" >> "$f.log"
-            case $line in *"Server listening"*) echo ready > "$f.ready"; break ;; esac
-        done
-        cat >> "$f.log"
-    } < "$f.fifo" &
-    pids="$pids $!"
-    read -r _ < "$f.ready" || fail "iperf3 server did not start"
-}
 iperf_ok() { # FILE WHAT: iperf3 -J output with no error and data received
     python3 - "$1" "$2" <<'PY' || fail "$2: $(head -c 2000 "$1")"
 import json, sys
@@ -81,7 +66,7 @@ load_stats "$d" "$v"
 [ "$(stat queues)" = 2 ] || fail "netback connected $(stat queues) queues, want 2"
 ip netns exec "$NS_G" ping -q -c 3 -i 0.2 -W 3 10.0.5.1 >/dev/null || fail "ping over 2 queues"
 ip netns exec "$NS_G" ping -q -c 3 -i 0.2 -W 3 -s 1472 -M do 10.0.5.1 >/dev/null || fail "ping 1472 over 2 queues"
-start_server "$NS_D" 10.0.5.1 5401
+start_iperf_server "$NS_D" 10.0.5.1 5401
 ip netns exec "$NS_G" iperf3 -c 10.0.5.1 -p 5401 -P 4 -n 256M -J > "$XENSIM_DIR/up.json" || true
 iperf_ok "$XENSIM_DIR/up.json" "iperf3 -P 4 guest -> dom0 over 2 queues"
 ip netns exec "$NS_G" iperf3 -c 10.0.5.1 -p 5401 -P 4 -n 256M -R -J > "$XENSIM_DIR/down.json" || true
@@ -124,7 +109,7 @@ ip -n "g2$TAG" addr add 10.0.6.2/24 dev eth0; ip -n "g2$TAG" link set eth0 up
 ip netns exec "g2$TAG" ping -q -c 3 -i 0.2 -W 3 -s 1472 10.0.6.1 >/dev/null || fail "ping, single-queue frontend"
 load_stats "$d" "$v"
 [ "$(stat queues)" = 1 ] || fail "netback connected $(stat queues) queues, want 1"
-start_server "d2$TAG" 10.0.6.1 5402
+start_iperf_server "d2$TAG" 10.0.6.1 5402
 ip netns exec "g2$TAG" iperf3 -c 10.0.6.1 -p 5402 -P 2 -n 64M -R -J > "$XENSIM_DIR/sq.json" || true
 iperf_ok "$XENSIM_DIR/sq.json" "iperf3 dom0 -> single-queue guest"
 "$XENSIM" vif detach "$d" "$v" >/dev/null || fail "detach"

@@ -16,7 +16,11 @@
  * netback, and a fresh handshake must serve again. Then the guest posts
  * no rx buffers while dom0 floods it: netback's queue stays at its bound,
  * the rest is counted as dropped, its RSS does not grow; once buffers are
- * posted the queued frames and new ones arrive intact.
+ * posted the queued frames and new ones arrive intact. A frontend asking
+ * for more queues than offered (or 0, or garbage) is refused at the
+ * handshake with a log line, and a proper handshake serves afterwards.
+ * A guest that notifies in a tight loop without posting anything makes
+ * netback back off (event_backoffs) and is served once it sends again.
  *
  * Needs root (a network namespace of its own, a TAP): exits 77 otherwise.
  * Needs XENSIM and NETBACK (paths of the built programs). Every wait is on
@@ -256,12 +260,13 @@ static const char *const counters[] = {
 	"tx_drop_offload",   "tx_drop_copy",  "tx_drop_tap",	   "tx_fatal",
 	"rx_packets",	     "rx_drop_queue_full", "rx_drop_too_big", "rx_drop_copy",
 	"rx_drop_down",	     "rx_queue_peak", "rx_queue_len",	   "rx_queue_cap",
+	"events",	     "events_spurious", "event_backoffs",
 };
 #define NCOUNTERS (sizeof(counters) / sizeof(counters[0]))
 enum {
 	C_TX_PACKETS, C_SLOTS, C_FRAG_SIZE, C_ZERO_FRAG, C_HDR_SPLIT, C_PAGE_CROSS, C_RUNT, C_EXTRA,
 	C_OFFLOAD, C_COPY, C_TAP, C_FATAL, C_RX_PACKETS, C_RX_FULL, C_RX_BIG, C_RX_COPY, C_RX_DOWN,
-	C_RX_PEAK, C_RX_LEN, C_RX_CAP, C_TX_LAST = C_FATAL,
+	C_RX_PEAK, C_RX_LEN, C_RX_CAP, C_EVENTS, C_EV_SPURIOUS, C_EV_BACKOFFS, C_TX_LAST = C_FATAL,
 };
 static unsigned long long want[NCOUNTERS]; /* what the tx counters must read */
 
@@ -813,6 +818,84 @@ static void test_tx(void)
 	}
 }
 
+/* ---- multi-queue ------------------------------------------------------------------- */
+
+/* netback offers one queue here (no --max-queues): multi-queue-num-queues
+ * of 2, 0, 9 or not a number is refused at the handshake (backend Closing,
+ * a log line, nothing mapped, no counter moves); without the key the next
+ * handshake connects and serves. */
+static void test_mq_refused(void)
+{
+	static const char *const bad[] = { "2", "0", "9", "x1", "-1", "" };
+	char p[192], want_log[96];
+
+	printf("# multi-queue-num-queues beyond the offer of 1, 0, garbage: refused\n");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fe_key("state", "6");
+		CHECK(be_state_wait(1u << 6) == 6, "backend not Closed before num-queues '%s'", bad[i]);
+		CHECK(rings_free() == 0, "rings still mapped before num-queues '%s'", bad[i]);
+		fe_key("multi-queue-num-queues", "%s", bad[i]);
+		fe_key("state", "1");
+		CHECK(fe_connect() == 5, "multi-queue-num-queues '%s': backend did not refuse (Closing)", bad[i]);
+		snprintf(want_log, sizeof(want_log), "refusing: multi-queue-num-queues '%s'", bad[i]);
+		CHECK(log_has(want_log), "no '%s' in netback's log", want_log);
+		CHECK(netback_alive(), "netback died on multi-queue-num-queues '%s'", bad[i]);
+	}
+	snprintf(p, sizeof(p), "%s/multi-queue-num-queues", fe_dir);
+	if (!xs_rm(xsg, XBT_NULL, p))
+		die("xs_rm %s", p);
+	fe_reconnect("refused multi-queue handshakes");
+	good(1, 60, "refused multi-queue handshakes");
+	check_tx_counters("refused multi-queue handshakes");
+}
+
+/* ---- event storm ------------------------------------------------------------------- */
+
+/* The guest notifies in a tight loop and posts nothing: netback must see
+ * the events bring no work, back off (counted, logged), move no tx
+ * counter, stay alive, and serve the next real request. No timing is
+ * asserted: the storm lasts until the backoff counter moves (or the
+ * deadline, which fails). */
+static void test_event_storm(void)
+{
+	unsigned long long c0[NCOUNTERS], c[NCOUNTERS];
+	unsigned long sent = 0;
+	long long end;
+
+	printf("# event storm: notifications that bring no request\n");
+	if (stats_read(c0)) {
+		CHECK(0, "no stats before the storm");
+		return;
+	}
+	end = now_ms() + TMO;
+	for (;;) {
+		for (int i = 0; i < 2000; i++, sent++)
+			pvio_evtchn_notify(gev, (evtchn_port_t)port);
+		if (stats_read(c)) {
+			CHECK(0, "no stats during the storm");
+			return;
+		}
+		if (c[C_EV_BACKOFFS] >= c0[C_EV_BACKOFFS] + 3 || now_ms() > end)
+			break;
+	}
+	printf("# event storm: %lu notifications sent, netback took %llu events, %llu spurious, %llu backoffs\n",
+	       sent, c[C_EVENTS] - c0[C_EVENTS], c[C_EV_SPURIOUS] - c0[C_EV_SPURIOUS],
+	       c[C_EV_BACKOFFS] - c0[C_EV_BACKOFFS]);
+	CHECK(c[C_EV_BACKOFFS] >= c0[C_EV_BACKOFFS] + 3, "event_backoffs went from %llu to %llu during a storm",
+	      c0[C_EV_BACKOFFS], c[C_EV_BACKOFFS]);
+	CHECK(c[C_EV_SPURIOUS] >= c0[C_EV_SPURIOUS] + 8 + 2, "events_spurious went from %llu to %llu",
+	      c0[C_EV_SPURIOUS], c[C_EV_SPURIOUS]);
+	CHECK(c[C_EVENTS] > c0[C_EVENTS], "no events counted during the storm");
+	CHECK(log_has("(an event storm?)"), "the backoff was not logged");
+	CHECK(netback_alive(), "netback died in an event storm");
+	check_tx_counters("an event storm");
+	/* a well-behaved request after it is served (its event may wait for
+	 * the backoff's end: events latch while the port is masked) */
+	good(1, 60, "an event storm");
+	good(3, 3000, "an event storm");
+	check_tx_counters("an event storm");
+}
+
 /* ---- rx ---------------------------------------------------------------------------- */
 
 /* Post rx buffer @id (rxb[id]). */
@@ -1104,6 +1187,8 @@ int main(int argc, char **argv)
 	CHECK(log_has("connected:"), "connect not logged");
 
 	test_tx();
+	test_mq_refused();
+	test_event_storm();
 	test_rx_no_buffers();
 
 	printf("# toolstack detach\n");

@@ -223,6 +223,36 @@ static int from_tap(struct pvio_netfront *nf, unsigned q, int fd)
 	return pvio_netfront_tx_commit(nf, q, (size_t)r - sizeof(vh), &m) == 0;
 }
 
+static bool all_polling(const bool *polling, unsigned nq)
+{
+	for (unsigned q = 0; q < nq; q++)
+		if (!polling[q])
+			return false;
+	return true;
+}
+
+/* A queue that was full and has room now (after a reap)? */
+static bool any_can_send(struct pvio_netfront *nf, const bool *polling, unsigned nq)
+{
+	for (unsigned q = 0; q < nq; q++)
+		if (!polling[q] && pvio_netfront_can_send_queue(nf, q, PVIO_NETFRONT_MAX_FRAME))
+			return true;
+	return false;
+}
+
+/* The device died: an orderly close by the backend (it went Closing or
+ * Closed, e.g. netback stopped or the vif detached) is the end of the
+ * service, exit 0; a protocol breach is an error. The exit status. */
+static int backend_gone(const struct pvio_netfront *nf)
+{
+	if (pvio_netfront_backend_closed(nf)) {
+		fprintf(stderr, "pvnet: the backend closed the device: leaving\n");
+		return 0;
+	}
+	fprintf(stderr, "pvnet: the backend broke the protocol: leaving\n");
+	return 1;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -373,9 +403,8 @@ int main(int argc, char **argv)
 			break;
 		/* TAP -> backend, while a largest frame fits */
 		for (unsigned q = 0; q < nq; q++) {
-			bool want;
-
 			unsigned burst = 0;
+			bool want;
 
 			while (pvio_netfront_can_send_queue(nf, q, PVIO_NETFRONT_MAX_FRAME)) {
 				int r = from_tap(nf, q, fds[q]);
@@ -399,24 +428,39 @@ int main(int argc, char **argv)
 				polling[q] = want;
 			}
 		}
+		/* a full queue: reap now, which also asks for the tx-completion
+		 * event we would wait for; with room again, go round at once */
+		if (!all_polling(polling, nq)) {
+			if (pvio_netfront_process(nf, 0) < 0) {
+				rc = backend_gone(nf);
+				break;
+			}
+			if (any_can_send(nf, polling, nq))
+				continue;
+		}
 		ev = pvio_netfront_wait(nf, 1000);
+		if (ev < 0 && stop)
+			break; /* SIGTERM/SIGINT interrupted the wait */
 		if (ev < 0 || pvio_netfront_process(nf, (unsigned)ev) < 0) {
-			fprintf(stderr, "pvnet: the backend closed or broke the protocol\n");
-			rc = 1;
+			rc = ev < 0 ? 1 : backend_gone(nf);
+			if (ev < 0)
+				fprintf(stderr, "pvnet: waiting for events: %s\n", strerror(-ev));
 			break;
 		}
 	}
 	pvio_netfront_get_stats(nf, &st);
 	if (json)
 		printf("{\"tx_packets\": %llu, \"tx_bytes\": %llu, \"tx_errors\": %llu, \"rx_packets\": %llu, "
-		       "\"rx_bytes\": %llu, \"rx_errors\": %llu, \"dropped\": %llu}\n",
+		       "\"rx_bytes\": %llu, \"rx_errors\": %llu, \"dropped\": %llu, \"notifies\": %llu}\n",
 		       (unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes,
 		       (unsigned long long)st.tx_errors, (unsigned long long)st.rx_packets,
-		       (unsigned long long)st.rx_bytes, (unsigned long long)st.rx_errors, (unsigned long long)dropped);
+		       (unsigned long long)st.rx_bytes, (unsigned long long)st.rx_errors, (unsigned long long)dropped,
+		       (unsigned long long)st.notifies);
 	else
-		printf("pvnet: tx %llu packets (%llu errors), rx %llu packets (%llu bad), %llu dropped locally\n",
-		       (unsigned long long)st.tx_packets, (unsigned long long)st.tx_errors,
-		       (unsigned long long)st.rx_packets, (unsigned long long)st.rx_errors, (unsigned long long)dropped);
+		printf("pvnet: tx %llu packets (%llu errors), rx %llu packets (%llu bad), %llu dropped locally, "
+		       "%llu events sent\n", (unsigned long long)st.tx_packets, (unsigned long long)st.tx_errors,
+		       (unsigned long long)st.rx_packets, (unsigned long long)st.rx_errors, (unsigned long long)dropped,
+		       (unsigned long long)st.notifies);
 	pvio_netfront_xensim_set_user_fd(x, -1);
 	close(efd);
 	for (unsigned i = 0; i < nq; i++)

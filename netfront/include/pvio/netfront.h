@@ -16,8 +16,9 @@
  * per queue are granted writable once and posted as receive buffers; the
  * backend grant-copies into them and frames are copied out before a buffer
  * is posted again. Buffers go back to the ring in bulk, and tx completions
- * are asked for (rsp_event) only when half of what is in flight is done,
- * as Linux netfront does, to save notifications.
+ * are asked for (rsp_event) only when a queue is short of room, and then
+ * when half of what is in flight is done (Linux netfront's rule), to save
+ * notifications.
  *
  * The backend is hostile: each response is copied out of the ring once
  * and validated (tx: id in range and in flight; rx: id matches its ring
@@ -156,6 +157,10 @@ int pvio_netfront_close(struct pvio_netfront *nf);
 void pvio_netfront_get_info(const struct pvio_netfront *nf, struct pvio_netfront_info *info);
 void pvio_netfront_get_stats(const struct pvio_netfront *nf, struct pvio_netfront_stats *st);
 bool pvio_netfront_is_dead(const struct pvio_netfront *nf);
+/* Dead because the backend closed the device in order (its state went
+ * Closing/Closed, or its directory went), not because it broke the
+ * protocol: a driver may say so calmly. */
+bool pvio_netfront_backend_closed(const struct pvio_netfront *nf);
 
 /*
  * pvio_netfront_send_queue - copy one Ethernet frame (14..65535 bytes; at
@@ -178,7 +183,10 @@ int pvio_netfront_push_queue(struct pvio_netfront *nf, unsigned queue);
 int pvio_netfront_send(struct pvio_netfront *nf, const void *frame, size_t len,
 		       const struct pvio_netfront_meta *meta);
 /* pvio_netfront_can_send_queue - whether a frame of @len bytes fits now
- * on @queue (false for no such queue). */
+ * on @queue (false for no such queue). When it does not, call
+ * pvio_netfront_process() before waiting: it reaps what the backend has
+ * done and, if that leaves the queue short, asks for the event that says
+ * more is done (tx completions raise events only then). */
 bool pvio_netfront_can_send_queue(const struct pvio_netfront *nf, unsigned queue, size_t len);
 /* pvio_netfront_can_send - pvio_netfront_can_send_queue() on queue 0. */
 bool pvio_netfront_can_send(const struct pvio_netfront *nf, size_t len);
