@@ -59,7 +59,8 @@
  * Memory: every request slot (one per ring entry) gets its segment arrays
  * at connect time, sized for the largest request offered; nothing is
  * allocated per request.  At the largest ring (order 4, 512 slots) and 256
- * indirect segments that is 512 * 256 * 26 bytes = 3.3 MiB per VBD.
+ * indirect segments that is 512 * 256 * 26 bytes = 3.3 MiB per queue (a
+ * frontend asking for 16 such queues costs 53 MiB; the offer bounds it).
  *
  * All functions return 0 or a negative errno unless stated, and leave errno
  * alone.
