@@ -219,7 +219,7 @@ static unsigned read_num_queues(struct pvio_blkback *bb)
 
 static void connect_frontend(struct pvio_blkback *bb)
 {
-	char path[BB_PATH_MAX + 64], raw[64], qdir[BB_PATH_MAX + 16];
+	char path[BB_PATH_MAX + 96], raw[64], qdir[BB_PATH_MAX + 32];
 	uint32_t refs[PVIO_BLKBACK_MAX_QUEUES][1u << PVIO_RING_MAX_ORDER];
 	uint32_t ports[PVIO_BLKBACK_MAX_QUEUES];
 	unsigned long long v, order = 0;

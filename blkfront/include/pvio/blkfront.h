@@ -73,7 +73,7 @@
 #define PVIO_BLKFRONT_ETIMEDOUT 110
 
 /* Bits returned by ops->wait and accepted by pvio_blkfront_process(). */
-#define PVIO_BLKFRONT_EV_EVTCHN 1u /* our event channel fired */
+#define PVIO_BLKFRONT_EV_EVTCHN 1u /* one of our event channels (one per queue) fired */
 #define PVIO_BLKFRONT_EV_XS 2u	   /* a xenstore watch fired */
 
 /*
