@@ -33,26 +33,43 @@ void bb_event(struct pvio_blkback *bb, enum pvio_blkback_event ev)
 
 /* Responses are pushed once per loop iteration, just before the loop
  * blocks: every completion of the iteration shares one push and at most
- * one notification (RING_PUSH_RESPONSES_AND_CHECK_NOTIFY). */
+ * one notification per queue (RING_PUSH_RESPONSES_AND_CHECK_NOTIFY). */
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct pvio_blkback *bb = w->data;
 
 	(void)loop;
 	(void)revents;
-	if (bb->round_pending)
-		bb_event_round(bb); /* the rest of a round the budget cut */
-	if (bb->need_push)
-		bb_ring_push(bb);
+	for (unsigned i = 0; bb->q && i < bb->nr_queues; i++) {
+		struct bb_queue *q = &bb->q[i];
+
+		if (q->round_pending)
+			bb_event_round(q); /* the rest of a round the budget cut */
+		if (q->need_push)
+			bb_ring_push(q);
+	}
 }
 
 static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
-	struct pvio_blkback *bb = w->data;
+	struct bb_queue *q = w->data;
 
 	(void)revents;
 	ev_idle_stop(loop, w);
-	bb_event_round(bb);
+	bb_event_round(q);
+}
+
+void bb_queue_watchers_init(struct bb_queue *q)
+{
+	ev_idle_init(&q->kick_idle, idle_cb);
+	q->kick_idle.data = q;
+	bb_event_init(q);
+}
+
+void bb_queue_watchers_stop(struct bb_queue *q)
+{
+	ev_idle_stop(q->bb->loop, &q->kick_idle);
+	ev_timer_stop(q->bb->loop, &q->eoi_timer);
 }
 
 static void broken_cb(struct ev_loop *loop, ev_idle *w, int revents)
@@ -85,6 +102,8 @@ int pvio_blkback_create(struct ev_loop *loop, const struct pvio_blkback_config *
 	bb->cfg.backend = bb->backend;
 	if (bb->cfg.max_ring_page_order > PVIO_RING_MAX_ORDER)
 		bb->cfg.max_ring_page_order = PVIO_RING_MAX_ORDER;
+	if (bb->cfg.max_queues > PVIO_BLKBACK_MAX_QUEUES)
+		bb->cfg.max_queues = PVIO_BLKBACK_MAX_QUEUES;
 	if (bb->cfg.max_indirect_segments > PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS)
 		bb->cfg.max_indirect_segments = PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS;
 	if (!bb->cfg.sector_size)
@@ -100,15 +119,11 @@ int pvio_blkback_create(struct ev_loop *loop, const struct pvio_blkback_config *
 	if (bb->cfg.physical_sector_size < bb->cfg.sector_size ||
 	    (bb->cfg.physical_sector_size & (bb->cfg.physical_sector_size - 1)))
 		bb->cfg.physical_sector_size = bb->cfg.sector_size;
-	bb->lport = -1;
 	ev_prepare_init(&bb->prepare, prepare_cb);
 	bb->prepare.data = bb;
 	ev_prepare_start(loop, &bb->prepare);
-	ev_idle_init(&bb->kick_idle, idle_cb);
-	bb->kick_idle.data = bb;
 	ev_idle_init(&bb->broken_idle, broken_cb);
 	bb->broken_idle.data = bb;
-	bb_event_init(bb);
 	err = bb_xenbus_start(bb);
 	if (err) {
 		pvio_blkback_destroy(bb);
@@ -125,9 +140,7 @@ void pvio_blkback_destroy(struct pvio_blkback *bb)
 	bb_ring_disconnect(bb);
 	bb_xenbus_stop(bb);
 	ev_prepare_stop(bb->loop, &bb->prepare);
-	ev_idle_stop(bb->loop, &bb->kick_idle);
 	ev_idle_stop(bb->loop, &bb->broken_idle);
-	ev_timer_stop(bb->loop, &bb->eoi_timer);
 	free(bb);
 }
 
@@ -157,6 +170,8 @@ static void account(struct pvio_blkback *bb, struct pvio_blkback_req *r, int sta
 	}
 	if (r->indirect)
 		bb->st.indirect++;
+	if (r->barrier)
+		bb->st.barriers++;
 }
 
 void pvio_blkback_complete(struct pvio_blkback_req *r, int status)
@@ -192,17 +207,27 @@ void pvio_blkback_complete(struct pvio_blkback_req *r, int status)
 
 void bb_finish(struct pvio_blkback *bb, struct pvio_blkback_req *r, int rsp_status)
 {
+	struct bb_queue *q = r->q;
+
 	/* Unmap before the response is visible: the frontend ends its grants
 	 * as soon as it sees the response, which fails while still mapped. */
-	bb_unmap_segments(bb, r);
-	bb_ring_respond(bb, r->wire.id, r->rsp_op, rsp_status);
+	bb_unmap_segments(q, r);
+	bb_ring_respond(q, r->wire.id, r->rsp_op, rsp_status);
 	r->in_flight = false;
-	r->next_free = bb->free_reqs;
-	bb->free_reqs = r;
+	r->next_free = q->free_reqs;
+	q->free_reqs = r;
 	bb->st.in_flight--;
-	if (bb->starved) {
-		bb->starved = false;
-		ev_idle_start(bb->loop, &bb->kick_idle);
+	q->in_flight--;
+	if (q->barrier == r) {
+		/* answered (after its flush, or refused): the queue takes
+		 * requests again, and a round EOIs what came meanwhile */
+		q->barrier = NULL;
+		q->barrier_issued = false;
+		ev_idle_start(bb->loop, &q->kick_idle);
+	}
+	if (q->starved) {
+		q->starved = false;
+		ev_idle_start(bb->loop, &q->kick_idle);
 	}
 	if (bb->st.in_flight == 0) {
 		if (bb->paused && !bb->drained_reported) {
@@ -211,7 +236,12 @@ void bb_finish(struct pvio_blkback *bb, struct pvio_blkback_req *r, int rsp_stat
 		}
 		if (bb->pending_disconnect)
 			bb_xenbus_idle(bb);
+		return;
 	}
+	/* Last: a barrier left alone is issued now (it may complete inside,
+	 * so nothing of @q is touched after this). */
+	if (q->barrier)
+		bb_ring_barrier_check(q);
 }
 
 void pvio_blkback_pause(struct pvio_blkback *bb)
@@ -233,9 +263,9 @@ void pvio_blkback_unpause(struct pvio_blkback *bb)
 		return;
 	bb->paused = false;
 	bb_log(bb, PVIO_BLKBACK_LOG_INFO, "unpaused");
-	/* Requests may have queued while paused: look at the ring from the
+	/* Requests may have queued while paused: look at the rings from the
 	 * loop, not from inside the caller's callback. */
-	ev_idle_start(bb->loop, &bb->kick_idle);
+	bb_ring_kick_all(bb);
 }
 
 int pvio_blkback_paused(const struct pvio_blkback *bb)
@@ -248,8 +278,20 @@ void pvio_blkback_get_stats(const struct pvio_blkback *bb, struct pvio_blkback_s
 	*st = bb->st;
 	st->max_indirect_segments = bb->cfg.max_indirect_segments;
 	st->sector_size = bb->cfg.sector_size;
-	st->ring_slots = bb->connected ? bb->nr_reqs : 0;
+	st->ring_slots = bb->connected && bb->q ? bb->q[0].nr_reqs : 0;
 	st->ring_order = bb->connected ? bb->ring_order : 0;
+	st->nr_queues = bb->stat_queues;
+	st->max_queues = bb->cfg.max_queues;
+}
+
+int pvio_blkback_get_queue_stats(const struct pvio_blkback *bb, unsigned qi,
+				 struct pvio_blkback_queue_stats *st)
+{
+	if (qi >= bb->stat_queues)
+		return -ENOENT;
+	*st = bb->qst[qi];
+	st->in_flight = bb->connected && bb->q && qi < bb->nr_queues ? bb->q[qi].in_flight : 0;
+	return 0;
 }
 
 enum pvio_blkback_state pvio_blkback_state(const struct pvio_blkback *bb)

@@ -33,80 +33,86 @@
 
 /* End of interrupt: listen to the event channel again, unless a backoff
  * is running (its timer does this when it ends). */
-static void eoi(struct pvio_blkback *bb)
+static void eoi(struct bb_queue *q)
 {
-	if (!bb->ev_masked || !bb->ev || ev_is_active(&bb->eoi_timer))
+	struct pvio_blkback *bb = q->bb;
+
+	if (!q->ev_masked || !bb->ev || ev_is_active(&q->eoi_timer))
 		return;
-	bb->ev_masked = false;
-	pvio_evtchn_unmask(bb->ev, (evtchn_port_t)bb->lport);
+	q->ev_masked = false;
+	pvio_evtchn_unmask(bb->ev, (evtchn_port_t)q->lport);
 }
 
 static void eoi_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct pvio_blkback *bb = w->data;
+	struct bb_queue *q = w->data;
 
 	(void)revents;
 	ev_timer_stop(loop, w);
-	eoi(bb);
+	eoi(q);
 }
 
-static void spurious(struct pvio_blkback *bb)
+static void spurious(struct bb_queue *q)
 {
+	struct pvio_blkback *bb = q->bb;
 	unsigned k;
 	double ms;
 
 	bb->st.events_spurious++;
-	if (bb->spurious_run < UINT_MAX)
-		bb->spurious_run++;
-	if (bb->spurious_run < BB_SPURIOUS_GRACE)
+	if (q->spurious_run < UINT_MAX)
+		q->spurious_run++;
+	if (q->spurious_run < BB_SPURIOUS_GRACE)
 		return;
-	k = bb->spurious_run - BB_SPURIOUS_GRACE;
+	k = q->spurious_run - BB_SPURIOUS_GRACE;
 	ms = BB_BACKOFF_MIN_MS * (double)(1u << (k < BB_BACKOFF_STEPS ? k : BB_BACKOFF_STEPS));
 	if (k == 0)
 		bb_log(bb, PVIO_BLKBACK_LOG_WARN,
 		       "frontend %u: %u events in a row brought no request (an event storm?): not listening "
 		       "to its event channel for %.0f ms, doubling up to %.0f ms while it lasts",
-		       bb->domid, bb->spurious_run, ms, BB_BACKOFF_MAX_MS);
+		       bb->domid, q->spurious_run, ms, BB_BACKOFF_MAX_MS);
 	bb->st.event_backoffs++;
-	ev_timer_set(&bb->eoi_timer, ms / 1000., 0.);
-	ev_timer_start(bb->loop, &bb->eoi_timer);
+	ev_timer_set(&q->eoi_timer, ms / 1000., 0.);
+	ev_timer_start(bb->loop, &q->eoi_timer);
 }
 
-void bb_event_init(struct pvio_blkback *bb)
+void bb_event_init(struct bb_queue *q)
 {
-	ev_timer_init(&bb->eoi_timer, eoi_timer_cb, 0., 0.);
-	bb->eoi_timer.data = bb;
+	ev_timer_init(&q->eoi_timer, eoi_timer_cb, 0., 0.);
+	q->eoi_timer.data = q;
 }
 
-void bb_event_reset(struct pvio_blkback *bb)
+void bb_event_reset(struct bb_queue *q)
 {
-	ev_timer_stop(bb->loop, &bb->eoi_timer);
-	bb->spurious_run = 0;
-	bb->round_pending = false;
-	bb->ev_masked = false;
+	ev_timer_stop(q->bb->loop, &q->eoi_timer);
+	q->spurious_run = 0;
+	q->round_pending = false;
+	q->ev_masked = false;
 }
 
-void bb_event_notified(struct pvio_blkback *bb)
+void bb_event_notified(struct bb_queue *q)
 {
 	int taken;
 
-	bb->ev_masked = true; /* late EOI: delivered, masked until eoi() */
-	if (bb->round_pending)
+	q->ev_masked = true; /* late EOI: delivered, masked until eoi() */
+	q->st->events++;
+	if (q->barrier)
+		return;	      /* behind a barrier: stays masked, its end runs a round and EOIs */
+	if (q->round_pending)
 		return;	      /* that round looks at the ring, then EOIs */
-	taken = bb_ring_work(bb);
-	if (bb->round_pending)
+	taken = bb_ring_work(q);
+	if (q->round_pending)
 		return;	      /* the budget ran out: the next round EOIs */
 	if (taken > 0)
-		bb->spurious_run = 0;
+		q->spurious_run = 0;
 	else
-		spurious(bb); /* nothing new (or not looked at: paused, closing) */
-	eoi(bb);
+		spurious(q); /* nothing new (or not looked at: paused, closing) */
+	eoi(q);
 }
 
-void bb_event_round(struct pvio_blkback *bb)
+void bb_event_round(struct bb_queue *q)
 {
-	bb->round_pending = false;
-	bb_ring_work(bb);
-	if (!bb->round_pending)
-		eoi(bb);
+	q->round_pending = false;
+	bb_ring_work(q);
+	if (!q->round_pending)
+		eoi(q);
 }

@@ -39,8 +39,9 @@ static void set_iov(struct pvio_blkback_req *r, unsigned i, void *page)
 	r->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * PVIO_BLKIF_SECTOR_SIZE;
 }
 
-static int map_batch(struct pvio_blkback *bb, struct pvio_blkback_req *r)
+static int map_batch(struct bb_queue *q, struct pvio_blkback_req *r)
 {
+	struct pvio_blkback *bb = q->bb;
 	uint32_t refs[PVIO_BLKBACK_MAX_SEGMENTS];
 	void *va = NULL;
 	int err;
@@ -70,143 +71,146 @@ static uint32_t home(uint32_t gref)
 }
 
 /* Hash slot holding @gref, or the empty slot where it would go. */
-static uint32_t slot_of(struct pvio_blkback *bb, uint32_t gref)
+static uint32_t slot_of(struct bb_queue *q, uint32_t gref)
 {
 	uint32_t i = home(gref);
 
-	while (bb->pg_hash[i] >= 0 && bb->pg[bb->pg_hash[i]].gref != gref)
+	while (q->pg_hash[i] >= 0 && q->pg[q->pg_hash[i]].gref != gref)
 		i = (i + 1) & (BB_PGNT_HASH - 1);
 	return i;
 }
 
 /* Remove the entry in hash slot @i (backward-shift deletion). */
-static void hash_del(struct pvio_blkback *bb, uint32_t i)
+static void hash_del(struct bb_queue *q, uint32_t i)
 {
 	uint32_t j = i;
 
 	for (;;) {
 		j = (j + 1) & (BB_PGNT_HASH - 1);
-		if (bb->pg_hash[j] < 0)
+		if (q->pg_hash[j] < 0)
 			break;
-		uint32_t k = home(bb->pg[bb->pg_hash[j]].gref);
+		uint32_t k = home(q->pg[q->pg_hash[j]].gref);
 		/* move j back to i unless its home lies cyclically in (i, j] */
 		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
-			bb->pg_hash[i] = bb->pg_hash[j];
+			q->pg_hash[i] = q->pg_hash[j];
 			i = j;
 		}
 	}
-	bb->pg_hash[i] = -1;
+	q->pg_hash[i] = -1;
 }
 
 /* Unmap and forget entry @x (not in use). */
-static void pg_drop(struct pvio_blkback *bb, uint32_t x)
+static void pg_drop(struct bb_queue *q, uint32_t x)
 {
-	uint32_t last = bb->pg_n - 1;
+	struct pvio_blkback *bb = q->bb;
+	uint32_t last = q->pg_n - 1;
 
-	if (xengnttab_unmap(bb->xgt, bb->pg[x].va, 1) != 0)
-		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "unmapping persistent grant %u failed: %m", bb->pg[x].gref);
-	hash_del(bb, slot_of(bb, bb->pg[x].gref));
+	if (xengnttab_unmap(bb->xgt, q->pg[x].va, 1) != 0)
+		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "unmapping persistent grant %u failed: %m", q->pg[x].gref);
+	hash_del(q, slot_of(q, q->pg[x].gref));
 	if (x != last) {
 		/* keep the array dense: the last entry takes x's place */
-		bb->pg[x] = bb->pg[last];
-		bb->pg_hash[slot_of(bb, bb->pg[x].gref)] = (int16_t)x;
+		q->pg[x] = q->pg[last];
+		q->pg_hash[slot_of(q, q->pg[x].gref)] = (int16_t)x;
 		/* The moved entry may be in use, by a request in flight or by
 		 * the one being mapped now (eviction happens mid-request):
 		 * their slot indices must follow it, or a segment would use
 		 * whatever page later lands at @last (found by fuzz_blkback). */
-		for (uint32_t i = 0; bb->reqs && i < bb->nr_reqs; i++) {
-			struct pvio_blkback_req *r = &bb->reqs[i];
+		for (uint32_t i = 0; q->reqs && i < q->nr_reqs; i++) {
+			struct pvio_blkback_req *r = &q->reqs[i];
 			for (unsigned k = 0; r->in_flight && k < r->nseg; k++)
 				if (r->pg[k] == last)
 					r->pg[k] = (uint16_t)x;
 		}
 	}
-	bb->pg_n--;
+	q->pg_n--;
 }
 
-static int pg_evict_lru(struct pvio_blkback *bb)
+static int pg_evict_lru(struct bb_queue *q)
 {
+	struct pvio_blkback *bb = q->bb;
 	uint32_t best = UINT32_MAX;
 
-	for (uint32_t i = 0; i < bb->pg_n; i++)
-		if (!bb->pg[i].users && (best == UINT32_MAX || bb->pg[i].last_use < bb->pg[best].last_use))
+	for (uint32_t i = 0; i < q->pg_n; i++)
+		if (!q->pg[i].users && (best == UINT32_MAX || q->pg[i].last_use < q->pg[best].last_use))
 			best = i;
 	if (best == UINT32_MAX)
 		return -ENOSPC;
-	pg_drop(bb, best);
+	pg_drop(q, best);
 	bb->st.pgnt_evictions++;
 	return 0;
 }
 
 /* Take (and if new, map) the page of @gref for one request. */
-static int pg_get(struct pvio_blkback *bb, uint32_t gref, uint16_t *idx)
+static int pg_get(struct bb_queue *q, uint32_t gref, uint16_t *idx)
 {
-	uint32_t s = slot_of(bb, gref);
+	struct pvio_blkback *bb = q->bb;
+	uint32_t s = slot_of(q, gref);
 	struct bb_pgnt *e;
 	void *va;
 
-	if (bb->pg_hash[s] >= 0) {
-		e = &bb->pg[bb->pg_hash[s]];
+	if (q->pg_hash[s] >= 0) {
+		e = &q->pg[q->pg_hash[s]];
 		if (e->users)
 			return -EBUSY;  /* a ref already in use by a request in flight */
 		e->users = 1;
-		e->last_use = ++bb->pg_tick;
-		*idx = (uint16_t)bb->pg_hash[s];
+		e->last_use = ++q->pg_tick;
+		*idx = (uint16_t)q->pg_hash[s];
 		bb->st.pgnt_hits++;
 		return 0;
 	}
-	if (bb->pg_n == BB_PGNT_MAX) {
-		int err = pg_evict_lru(bb);
+	if (q->pg_n == BB_PGNT_MAX) {
+		int err = pg_evict_lru(q);
 		if (err)
 			return err;
-		s = slot_of(bb, gref);
+		s = slot_of(q, gref);
 	}
 	va = xengnttab_map_grant_ref(bb->xgt, bb->domid, gref, PROT_READ | PROT_WRITE);
 	if (!va)
 		return -EINVAL;
-	e = &bb->pg[bb->pg_n];
-	*e = (struct bb_pgnt){ .gref = gref, .va = va, .users = 1, .last_use = ++bb->pg_tick };
-	bb->pg_hash[s] = (int16_t)bb->pg_n;
-	*idx = (uint16_t)bb->pg_n++;
+	e = &q->pg[q->pg_n];
+	*e = (struct bb_pgnt){ .gref = gref, .va = va, .users = 1, .last_use = ++q->pg_tick };
+	q->pg_hash[s] = (int16_t)q->pg_n;
+	*idx = (uint16_t)q->pg_n++;
 	bb->st.pgnt_maps++;
 	return 0;
 }
 
-int bb_pgnt_alloc(struct pvio_blkback *bb)
+int bb_pgnt_alloc(struct bb_queue *q)
 {
-	if (bb->pg)
+	if (q->pg)
 		return 0;
-	bb->pg = calloc(BB_PGNT_MAX, sizeof(*bb->pg));
-	bb->pg_hash = malloc(BB_PGNT_HASH * sizeof(*bb->pg_hash));
-	if (!bb->pg || !bb->pg_hash) {
-		free(bb->pg);
-		free(bb->pg_hash);
-		bb->pg = NULL;
-		bb->pg_hash = NULL;
+	q->pg = calloc(BB_PGNT_MAX, sizeof(*q->pg));
+	q->pg_hash = malloc(BB_PGNT_HASH * sizeof(*q->pg_hash));
+	if (!q->pg || !q->pg_hash) {
+		free(q->pg);
+		free(q->pg_hash);
+		q->pg = NULL;
+		q->pg_hash = NULL;
 		return -ENOMEM;
 	}
-	memset(bb->pg_hash, 0xff, BB_PGNT_HASH * sizeof(*bb->pg_hash));
-	bb->pg_n = 0;
+	memset(q->pg_hash, 0xff, BB_PGNT_HASH * sizeof(*q->pg_hash));
+	q->pg_n = 0;
 	return 0;
 }
 
-static int map_persistent(struct pvio_blkback *bb, struct pvio_blkback_req *r)
+static int map_persistent(struct bb_queue *q, struct pvio_blkback_req *r)
 {
 	unsigned i;
-	int err = bb_pgnt_alloc(bb);
+	int err = bb_pgnt_alloc(q);
 
 	if (err)
 		return err;
 	for (i = 0; i < r->nseg && !err; i++)
-		err = pg_get(bb, r->seg[i].gref, &r->pg[i]);
+		err = pg_get(q, r->seg[i].gref, &r->pg[i]);
 	if (err) {
 		/* give back what this request took */
 		for (unsigned k = 0; k + 1 < i; k++)
-			bb->pg[r->pg[k]].users = 0;
+			q->pg[r->pg[k]].users = 0;
 		return err;
 	}
 	for (i = 0; i < r->nseg; i++)
-		set_iov(r, i, bb->pg[r->pg[i]].va);
+		set_iov(r, i, q->pg[r->pg[i]].va);
 	r->pmapped = true;
 	return 0;
 }
@@ -217,9 +221,10 @@ static void copy_descs(struct pvio_blkif_request_segment *dst, const void *page,
 	memcpy(dst, page, (size_t)n * sizeof(*dst));
 }
 
-int bb_map_indirect(struct pvio_blkback *bb, struct pvio_blkback_req *r, const uint32_t *grefs,
+int bb_map_indirect(struct bb_queue *q, struct pvio_blkback_req *r, const uint32_t *grefs,
 		    unsigned nind, unsigned nseg)
 {
+	struct pvio_blkback *bb = q->bb;
 	const unsigned per = PVIO_BLKIF_SEGS_PER_INDIRECT_FRAME;
 	void *va = NULL;
 	int err;
@@ -227,7 +232,7 @@ int bb_map_indirect(struct pvio_blkback *bb, struct pvio_blkback_req *r, const u
 	if (nind == 0 || nind > PVIO_BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST ||
 	    nseg > bb->max_indirect || nseg > nind * per || !r->iseg)
 		return -EINVAL; /* the caller computed nind from nseg: cannot happen */
-	if (bb->persistent && bb_pgnt_alloc(bb) == 0) {
+	if (bb->persistent && bb_pgnt_alloc(q) == 0) {
 		/* One page at a time: taken, copied, given back before the next
 		 * pg_get can evict anything, so no slot index is held across an
 		 * eviction. */
@@ -235,7 +240,7 @@ int bb_map_indirect(struct pvio_blkback *bb, struct pvio_blkback_req *r, const u
 		for (i = 0; i < nind; i++) {
 			uint16_t idx;
 			unsigned n = nseg - i * per < per ? nseg - i * per : per;
-			err = pg_get(bb, grefs[i], &idx);
+			err = pg_get(q, grefs[i], &idx);
 			if (err == -EBUSY) {
 				bb_log(bb, PVIO_BLKBACK_LOG_WARN,
 				       "request id %llu: indirect page gref %u is a persistent grant in use: refused",
@@ -244,8 +249,8 @@ int bb_map_indirect(struct pvio_blkback *bb, struct pvio_blkback_req *r, const u
 			}
 			if (err)
 				break; /* read-only grant or a full cache: map the batch below */
-			copy_descs(r->iseg + (size_t)i * per, bb->pg[idx].va, n);
-			bb->pg[idx].users = 0;
+			copy_descs(r->iseg + (size_t)i * per, q->pg[idx].va, n);
+			q->pg[idx].users = 0;
 		}
 		if (i == nind)
 			return 0;
@@ -265,15 +270,16 @@ int bb_map_indirect(struct pvio_blkback *bb, struct pvio_blkback_req *r, const u
 	return 0;
 }
 
-int bb_map_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r)
+int bb_map_segments(struct bb_queue *q, struct pvio_blkback_req *r)
 {
+	struct pvio_blkback *bb = q->bb;
 	int err;
 
 	r->map = NULL;
 	r->pmapped = false;
 	if (!bb->persistent)
-		return map_batch(bb, r);
-	err = map_persistent(bb, r);
+		return map_batch(q, r);
+	err = map_persistent(q, r);
 	if (err == -EBUSY) {
 		bb_log(bb, PVIO_BLKBACK_LOG_WARN,
 		       "request id %llu uses a persistent grant already in use: refused",
@@ -283,14 +289,15 @@ int bb_map_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 	/* A read-only grant (fine for a write) cannot be kept read-write, and
 	 * a full cache of busy pages cannot take more: map this one request
 	 * the ordinary way. */
-	return err ? map_batch(bb, r) : 0;
+	return err ? map_batch(q, r) : 0;
 }
 
-void bb_unmap_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r)
+void bb_unmap_segments(struct bb_queue *q, struct pvio_blkback_req *r)
 {
+	struct pvio_blkback *bb = q->bb;
 	if (r->pmapped) {
 		for (unsigned i = 0; i < r->nseg; i++)
-			bb->pg[r->pg[i]].users = 0;
+			q->pg[r->pg[i]].users = 0;
 		r->pmapped = false;
 		return;
 	}
@@ -302,13 +309,13 @@ void bb_unmap_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 	r->map = NULL;
 }
 
-void bb_pgnt_flush(struct pvio_blkback *bb)
+void bb_pgnt_flush(struct bb_queue *q)
 {
-	while (bb->pg && bb->pg_n)
-		pg_drop(bb, bb->pg_n - 1);
-	free(bb->pg);
-	free(bb->pg_hash);
-	bb->pg = NULL;
-	bb->pg_hash = NULL;
-	bb->pg_n = 0;
+	while (q->pg && q->pg_n)
+		pg_drop(q, q->pg_n - 1);
+	free(q->pg);
+	free(q->pg_hash);
+	q->pg = NULL;
+	q->pg_hash = NULL;
+	q->pg_n = 0;
 }

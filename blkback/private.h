@@ -20,6 +20,8 @@
 
 enum bb_proto { BB_PROTO_NATIVE = 0, BB_PROTO_X86_32 = 1 };
 
+struct bb_queue;
+
 /*
  * One request slot.  Lifecycle: free list -> (copy off the ring into .wire,
  * validate, map) -> submitted to the daemon (in flight) -> complete():
@@ -31,6 +33,7 @@ enum bb_proto { BB_PROTO_NATIVE = 0, BB_PROTO_X86_32 = 1 };
  */
 struct pvio_blkback_req {
 	struct pvio_blkback *bb;
+	struct bb_queue *q;		/* the queue (ring) it came from and answers on */
 	struct pvio_blkback_req *next_free;
 	/* Private copy of the ring slot, in the native layout: the only thing
 	 * validated and used.  For BLKIF_OP_INDIRECT its first 64 bytes are a
@@ -41,6 +44,7 @@ struct pvio_blkback_req {
 	uint8_t rsp_op;			/* operation the response echoes */
 	bool indirect;
 	bool flush_after;		/* FLUSH_DISKCACHE with data: write, then flush */
+	bool barrier;			/* WRITE_BARRIER: the queue's intake waits for it */
 	bool in_flight;
 	uint16_t nseg;			/* data segments mapped (0 until mapped) */
 	/* The validated segments: wire.seg, or for an indirect request the
@@ -66,6 +70,45 @@ struct bb_pgnt {
 	void *va;			/* one mapped page */
 	uint32_t users;			/* requests in flight using it: 0 or 1 */
 	uint64_t last_use;		/* LRU tick */
+};
+
+/*
+ * One queue (multi-queue-num-queues, io/blkif.h): a ring, its event
+ * channel port, a request-slot set and a persistent-grant cache (as Linux
+ * keeps them per ring).  All queues of a VBD run on the daemon's one loop
+ * thread, so nothing here is locked.
+ */
+struct bb_queue {
+	struct pvio_blkback *bb;
+	unsigned idx;
+	int lport;			/* our port on bb->ev (-1: not bound) */
+	void *ring_va;
+	struct pvio_ring_back br;
+	/* persistent grants, when both ends offer them */
+	struct bb_pgnt *pg;		/* BB_PGNT_MAX entries, pg_n in use */
+	uint32_t pg_n;
+	int16_t *pg_hash;		/* gref -> index in pg, -1 empty */
+	uint64_t pg_tick;
+	struct pvio_blkback_req *reqs;	/* ring-size slots */
+	struct pvio_blkback_req *free_reqs;
+	uint32_t nr_reqs;
+	void *seg_mem;			/* every slot's segment arrays, one allocation */
+	uint32_t in_flight;
+	bool need_push;
+	bool in_work;
+	bool starved;			/* requests pending but no free slot: re-run on completion */
+	/* WRITE_BARRIER (feature-barrier): the barrier taken off this ring and
+	 * not yet answered.  While set nothing more is taken from the ring;
+	 * it is issued once it is the queue's only request in flight. */
+	struct pvio_blkback_req *barrier;
+	bool barrier_issued;
+	ev_idle kick_idle;		/* re-run the ring when work was deferred */
+	/* event intake (event.c): late EOI, round budget, storm backoff */
+	bool ev_masked;			/* an event was delivered and not yet EOI'd */
+	bool round_pending;		/* the round budget ran out: more on the next loop pass */
+	unsigned spurious_run;		/* events in a row that brought no request */
+	ev_timer eoi_timer;		/* running: a storm backoff, the port stays masked */
+	struct pvio_blkback_queue_stats *st; /* bb->qst[idx] */
 };
 
 struct pvio_blkback {
@@ -95,54 +138,43 @@ struct pvio_blkback {
 	/* connection */
 	bool connected;
 	xengnttab_handle *xgt;
-	struct pvio_evtchn *ev;
-	int lport;
-	void *ring_va;
-	unsigned ring_order;
+	struct pvio_evtchn *ev;		/* one handle, one port per queue */
+	unsigned ring_order;		/* the same for every queue, as in Linux */
 	enum bb_proto proto;
-	struct pvio_ring_back br;
 	bool discard;			/* feature-discard offered */
-	/* persistent grants, when both ends offer them */
-	bool persistent;
-	struct bb_pgnt *pg;		/* BB_PGNT_MAX entries, pg_n in use */
-	uint32_t pg_n;
-	int16_t *pg_hash;		/* gref -> index in pg, -1 empty */
-	uint64_t pg_tick;
-	struct pvio_blkback_req *reqs;	/* ring-size slots */
-	struct pvio_blkback_req *free_reqs;
-	uint32_t nr_reqs;
+	bool persistent;		/* persistent grants, when both ends offer them */
+	struct bb_queue *q;		/* nr_queues entries while connected */
+	unsigned nr_queues;
 	/* Segment limits of this connection: max_indirect as offered (0:
 	 * none); segs_max = max(11, max_indirect), what each slot's arrays
-	 * hold.  seg_mem holds every slot's arrays (one allocation at connect). */
+	 * hold. */
 	unsigned max_indirect;
 	unsigned segs_max;
-	void *seg_mem;
 
 	/* request processing */
 	bool paused;
 	bool drained_reported;
-	bool need_push;
-	bool in_work;
-	bool starved;			/* requests pending but no free slot: re-run on completion */
 	unsigned logged_bad;		/* invalid requests logged this connection (rate limit) */
 	ev_prepare prepare;		/* push responses once per loop iteration */
-	ev_idle kick_idle;		/* re-run the ring when work was deferred */
 	ev_idle broken_idle;		/* disconnect a broken ring outside the event-channel dispatch */
-	/* event intake (event.c): late EOI, round budget, storm backoff */
-	bool ev_masked;			/* an event was delivered and not yet EOI'd */
-	bool round_pending;		/* the round budget ran out: more on the next loop pass */
-	unsigned spurious_run;		/* events in a row that brought no request */
-	ev_timer eoi_timer;		/* running: a storm backoff, the port stays masked */
 
 	struct pvio_blkback_stats st;
+	/* per-queue counters of the current (or last) connection: they
+	 * outlive the queues, so stats read after a disconnect still show
+	 * how the guest spread its I/O */
+	struct pvio_blkback_queue_stats qst[PVIO_BLKBACK_MAX_QUEUES];
+	unsigned stat_queues;
 };
 
 /* blkback.c */
 void bb_log(struct pvio_blkback *bb, enum pvio_blkback_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void bb_event(struct pvio_blkback *bb, enum pvio_blkback_event ev);
-/* Unmap, answer @rsp_status (PVIO_BLKIF_RSP_*), free the slot. */
+/* Unmap, answer @rsp_status (PVIO_BLKIF_RSP_*) on r->q, free the slot. */
 void bb_finish(struct pvio_blkback *bb, struct pvio_blkback_req *r, int rsp_status);
+/* Init/stop a queue's loop watchers (kick idle, EOI timer). */
+void bb_queue_watchers_init(struct bb_queue *q);
+void bb_queue_watchers_stop(struct bb_queue *q);
 
 /* xenbus.c */
 int bb_xenbus_start(struct pvio_blkback *bb);
@@ -154,36 +186,42 @@ void bb_xenbus_ring_broken(struct pvio_blkback *bb);
 void bb_xenbus_idle(struct pvio_blkback *bb);
 
 /* ring.c */
-int bb_ring_connect(struct pvio_blkback *bb, unsigned order, const uint32_t *refs,
-		    uint32_t port, enum bb_proto proto);
+/* Map @nq rings of 1 << @order pages (refs[i * 16 + k]) and bind their
+ * ports[i]; all or nothing. */
+int bb_ring_connect(struct pvio_blkback *bb, unsigned order, unsigned nq, const uint32_t *refs,
+		    const uint32_t *ports, enum bb_proto proto);
 void bb_ring_disconnect(struct pvio_blkback *bb);
-/* One round: take up to BB_ROUND_BUDGET requests off the ring (more: sets
- * round_pending and schedules the next round).  Returns how many were
- * taken, or -1 if the ring was not looked at (not connected, paused,
- * closing, or already in a round). */
-int bb_ring_work(struct pvio_blkback *bb);
-void bb_ring_push(struct pvio_blkback *bb);
+/* One round on queue @q: take up to BB_ROUND_BUDGET requests off its ring
+ * (more: sets round_pending and schedules the next round).  Returns how
+ * many were taken, or -1 if the ring was not looked at (not connected,
+ * paused, closing, behind a barrier, or already in a round). */
+int bb_ring_work(struct bb_queue *q);
+/* Schedule a round on every queue from the loop (unpause, resume). */
+void bb_ring_kick_all(struct pvio_blkback *bb);
+void bb_ring_push(struct bb_queue *q);
 /* Write one fully initialised response (native or x86_32 layout). */
-void bb_ring_respond(struct pvio_blkback *bb, uint64_t id, uint8_t op, int status);
+void bb_ring_respond(struct bb_queue *q, uint64_t id, uint8_t op, int status);
+/* A request of @q finished: issue a barrier waiting for it to be alone. */
+void bb_ring_barrier_check(struct bb_queue *q);
 
 /* event.c: the event-channel handler and what bounds it (XSA-332) */
-void bb_event_init(struct pvio_blkback *bb);
-void bb_event_reset(struct pvio_blkback *bb);
-void bb_event_notified(struct pvio_blkback *bb);
+void bb_event_init(struct bb_queue *q);
+void bb_event_reset(struct bb_queue *q);
+void bb_event_notified(struct bb_queue *q);
 /* Run a round the budget deferred (from the prepare and idle watchers). */
-void bb_event_round(struct pvio_blkback *bb);
+void bb_event_round(struct bb_queue *q);
 
 /* map.c */
 /* Map the @nind indirect pages of @r (refs @grefs), copy @nseg segment
  * descriptors out of them into r->iseg (once), and release the pages
  * again.  0, -EBUSY (a page is a persistent grant in use) or -errno. */
-int bb_map_indirect(struct pvio_blkback *bb, struct pvio_blkback_req *r, const uint32_t *grefs,
+int bb_map_indirect(struct bb_queue *q, struct pvio_blkback_req *r, const uint32_t *grefs,
 		    unsigned nind, unsigned nseg);
-int bb_map_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r);
-void bb_unmap_segments(struct pvio_blkback *bb, struct pvio_blkback_req *r);
+int bb_map_segments(struct bb_queue *q, struct pvio_blkback_req *r);
+void bb_unmap_segments(struct bb_queue *q, struct pvio_blkback_req *r);
 /* The persistent-grant cache's arrays (at connect, when negotiated). */
-int bb_pgnt_alloc(struct pvio_blkback *bb);
+int bb_pgnt_alloc(struct bb_queue *q);
 /* Drop every persistent mapping (disconnect). */
-void bb_pgnt_flush(struct pvio_blkback *bb);
+void bb_pgnt_flush(struct bb_queue *q);
 
 #endif

@@ -26,84 +26,112 @@ static void on_event(struct pvio_evtchn *e, evtchn_port_t port, void *arg)
 	bb_event_notified(arg); /* event.c: late EOI, storm backoff */
 }
 
-int bb_ring_connect(struct pvio_blkback *bb, unsigned order, const uint32_t *refs,
-		    uint32_t port, enum bb_proto proto)
+/* Map queue @q's ring and carve its request slots; its port is bound by
+ * the caller. */
+static int queue_setup(struct bb_queue *q, unsigned order, const uint32_t *refs)
 {
+	struct pvio_blkback *bb = q->bb;
 	int n, err;
 
-	if (order > PVIO_RING_MAX_ORDER)
-		return -EINVAL;
-	err = pvio_gnt_map_batch(bb->xgt, bb->domid, 1u << order, refs, 1, &bb->ring_va, NULL);
+	err = pvio_gnt_map_batch(bb->xgt, bb->domid, 1u << order, refs, 1, &q->ring_va, NULL);
 	if (err) {
-		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "refused: cannot map the %u ring page(s) of domain %u: %s",
-		       1u << order, bb->domid, strerror(-err));
-		bb->ring_va = NULL;
+		bb_log(bb, PVIO_BLKBACK_LOG_ERR,
+		       "refused: cannot map the %u ring page(s) of queue %u of domain %u: %s",
+		       1u << order, q->idx, bb->domid, strerror(-err));
+		q->ring_va = NULL;
 		return err;
 	}
-	bb->ring_order = order;
-	if (proto == BB_PROTO_X86_32)
-		n = pvio_ring_blkif_x86_32_back_init(&bb->br, bb->ring_va, PVIO_RING_BYTES(order));
+	if (bb->proto == BB_PROTO_X86_32)
+		n = pvio_ring_blkif_x86_32_back_init(&q->br, q->ring_va, PVIO_RING_BYTES(order));
 	else
-		n = pvio_ring_blkif_back_init(&bb->br, bb->ring_va, PVIO_RING_BYTES(order));
-	if (n <= 0) {
-		err = -EINVAL;
-		goto fail;
-	}
-	bb->proto = proto;
+		n = pvio_ring_blkif_back_init(&q->br, q->ring_va, PVIO_RING_BYTES(order));
+	if (n <= 0)
+		return -EINVAL;
 	/* Every slot's segment arrays, sized for the largest request offered,
 	 * in one allocation now: a frontend can never make the fast path
 	 * allocate, and the memory per ring is bounded by ring size times
 	 * the indirect limit. */
-	bb->max_indirect = bb->cfg.max_indirect_segments;
-	bb->segs_max = bb->max_indirect > PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST
-			       ? bb->max_indirect : PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST;
 	size_t per = (size_t)bb->segs_max * (sizeof(struct iovec) + sizeof(uint16_t)) +
 		     (size_t)bb->max_indirect * sizeof(struct pvio_blkif_request_segment);
 	per = (per + 15) & ~(size_t)15;
-	bb->reqs = calloc((size_t)n, sizeof(*bb->reqs));
-	bb->seg_mem = calloc((size_t)n, per);
-	if (!bb->reqs || !bb->seg_mem || (bb->persistent && bb_pgnt_alloc(bb))) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	bb->nr_reqs = (uint32_t)n;
-	bb->free_reqs = NULL;
+	q->reqs = calloc((size_t)n, sizeof(*q->reqs));
+	q->seg_mem = calloc((size_t)n, per);
+	if (!q->reqs || !q->seg_mem || (bb->persistent && bb_pgnt_alloc(q)))
+		return -ENOMEM;
+	q->nr_reqs = (uint32_t)n;
+	q->free_reqs = NULL;
 	for (int i = n - 1; i >= 0; i--) {
-		struct pvio_blkback_req *r = &bb->reqs[i];
-		char *m = (char *)bb->seg_mem + (size_t)i * per;
+		struct pvio_blkback_req *r = &q->reqs[i];
+		char *m = (char *)q->seg_mem + (size_t)i * per;
 
 		r->bb = bb;
+		r->q = q;
 		r->iov = (struct iovec *)m;
 		m += (size_t)bb->segs_max * sizeof(struct iovec);
 		r->iseg = bb->max_indirect ? (struct pvio_blkif_request_segment *)m : NULL;
 		m += (size_t)bb->max_indirect * sizeof(struct pvio_blkif_request_segment);
 		r->pg = (uint16_t *)m;
-		r->next_free = bb->free_reqs;
-		bb->free_reqs = r;
+		r->next_free = q->free_reqs;
+		q->free_reqs = r;
+	}
+	return 0;
+}
+
+int bb_ring_connect(struct pvio_blkback *bb, unsigned order, unsigned nq, const uint32_t *refs,
+		    const uint32_t *ports, enum bb_proto proto)
+{
+	int err;
+
+	if (order > PVIO_RING_MAX_ORDER || nq == 0 || nq > PVIO_BLKBACK_MAX_QUEUES)
+		return -EINVAL;
+	bb->ring_order = order;
+	bb->proto = proto;
+	bb->max_indirect = bb->cfg.max_indirect_segments;
+	bb->segs_max = bb->max_indirect > PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST
+			       ? bb->max_indirect : PVIO_BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	bb->q = calloc(nq, sizeof(*bb->q));
+	if (!bb->q)
+		return -ENOMEM;
+	memset(bb->qst, 0, sizeof(bb->qst));
+	bb->stat_queues = nq;
+	bb->nr_queues = nq;
+	for (unsigned i = 0; i < nq; i++) {
+		bb->q[i].bb = bb;
+		bb->q[i].idx = i;
+		bb->q[i].lport = -1;
+		bb->q[i].st = &bb->qst[i];
+		bb_queue_watchers_init(&bb->q[i]);
 	}
 	err = pvio_evtchn_open(&bb->ev);
 	if (err) {
 		bb->ev = NULL;
 		goto fail;
 	}
-	bb->lport = pvio_evtchn_bind_interdomain(bb->ev, bb->domid, port, on_event, bb);
-	if (bb->lport < 0) {
-		err = bb->lport;
-		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "refused: cannot bind event channel %u of domain %u: %s",
-		       port, bb->domid, strerror(-err));
-		goto fail;
+	for (unsigned i = 0; i < nq; i++) {
+		struct bb_queue *q = &bb->q[i];
+
+		err = queue_setup(q, order, refs + (size_t)i * (1u << PVIO_RING_MAX_ORDER));
+		if (err)
+			goto fail;
+		q->lport = pvio_evtchn_bind_interdomain(bb->ev, bb->domid, ports[i], on_event, q);
+		if (q->lport < 0) {
+			err = q->lport;
+			q->lport = -1;
+			bb_log(bb, PVIO_BLKBACK_LOG_ERR,
+			       "refused: cannot bind event channel %u (queue %u) of domain %u: %s",
+			       ports[i], i, bb->domid, strerror(-err));
+			goto fail;
+		}
+		/* late EOI: the port stays masked from delivery until event.c says */
+		err = pvio_evtchn_set_late_eoi(bb->ev, (evtchn_port_t)q->lport, 1);
+		if (err)
+			goto fail;
+		bb_event_reset(q);
 	}
-	/* late EOI: the port stays masked from delivery until event.c says */
-	err = pvio_evtchn_set_late_eoi(bb->ev, (evtchn_port_t)bb->lport, 1);
-	if (err)
-		goto fail;
-	bb_event_reset(bb);
 	err = pvio_evtchn_ev_start(bb->ev, bb->loop);
 	if (err)
 		goto fail;
 	bb->connected = true;
-	bb->starved = false;
-	bb->need_push = false;
 	bb->logged_bad = 0;
 	bb->st.in_flight = 0;
 	return 0;
@@ -114,34 +142,43 @@ fail:
 
 void bb_ring_disconnect(struct pvio_blkback *bb)
 {
-	bb_event_reset(bb);
+	for (unsigned i = 0; bb->q && i < bb->nr_queues; i++)
+		bb_event_reset(&bb->q[i]);
 	if (bb->ev) {
 		pvio_evtchn_ev_stop(bb->ev);
-		pvio_evtchn_close(bb->ev); /* unbinds: the frontend's port sees the close */
+		pvio_evtchn_close(bb->ev); /* unbinds: the frontend's ports see the close */
 		bb->ev = NULL;
 	}
-	bb->lport = -1;
-	/* Only reached with requests in flight when the daemon abandons its
-	 * I/O (destroy): the pages must still be unmapped. */
-	for (uint32_t i = 0; bb->reqs && i < bb->nr_reqs; i++)
-		bb_unmap_segments(bb, &bb->reqs[i]);
-	bb_pgnt_flush(bb);
-	if (bb->ring_va) {
-		xengnttab_unmap(bb->xgt, bb->ring_va, 1u << bb->ring_order);
-		bb->ring_va = NULL;
+	for (unsigned i = 0; bb->q && i < bb->nr_queues; i++) {
+		struct bb_queue *q = &bb->q[i];
+
+		q->lport = -1;
+		/* Only reached with requests in flight when the daemon abandons
+		 * its I/O (destroy): the pages must still be unmapped. */
+		for (uint32_t k = 0; q->reqs && k < q->nr_reqs; k++)
+			bb_unmap_segments(q, &q->reqs[k]);
+		bb_pgnt_flush(q);
+		if (q->ring_va)
+			xengnttab_unmap(bb->xgt, q->ring_va, 1u << bb->ring_order);
+		bb_queue_watchers_stop(q);
+		free(q->reqs);
+		free(q->seg_mem);
 	}
-	free(bb->reqs);
-	free(bb->seg_mem);
-	bb->reqs = NULL;
-	bb->seg_mem = NULL;
-	bb->free_reqs = NULL;
-	bb->nr_reqs = 0;
+	free(bb->q);
+	bb->q = NULL;
+	bb->nr_queues = 0;
 	bb->connected = false;
-	bb->need_push = false;
 }
 
-void bb_ring_respond(struct pvio_blkback *bb, uint64_t id, uint8_t op, int status)
+void bb_ring_kick_all(struct pvio_blkback *bb)
 {
+	for (unsigned i = 0; bb->q && i < bb->nr_queues; i++)
+		ev_idle_start(bb->loop, &bb->q[i].kick_idle);
+}
+
+void bb_ring_respond(struct bb_queue *q, uint64_t id, uint8_t op, int status)
+{
+	struct pvio_blkback *bb = q->bb;
 	int err;
 
 	if (!bb->connected)
@@ -154,41 +191,44 @@ void bb_ring_respond(struct pvio_blkback *bb, uint64_t id, uint8_t op, int statu
 		rsp.id = id;
 		rsp.operation = op;
 		rsp.status = (int16_t)status;
-		err = pvio_ring_blkif_x86_32_put_response(&bb->br, &rsp);
+		err = pvio_ring_blkif_x86_32_put_response(&q->br, &rsp);
 	} else {
 		struct pvio_blkif_response rsp;
 		memset(&rsp, 0, sizeof(rsp));
 		rsp.id = id;
 		rsp.operation = op;
 		rsp.status = (int16_t)status;
-		err = pvio_ring_blkif_put_response(&bb->br, &rsp);
+		err = pvio_ring_blkif_put_response(&q->br, &rsp);
 	}
 	if (err)
-		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "cannot write the response for id %llu: %d",
-		       (unsigned long long)id, err);
+		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "cannot write the response for id %llu (queue %u): %d",
+		       (unsigned long long)id, q->idx, err);
 	else
-		bb->need_push = true;
+		q->need_push = true;
 }
 
-void bb_ring_push(struct pvio_blkback *bb)
+void bb_ring_push(struct bb_queue *q)
 {
-	bb->need_push = false;
+	struct pvio_blkback *bb = q->bb;
+
+	q->need_push = false;
 	if (!bb->connected)
 		return;
-	if (pvio_ring_back_push_responses(&bb->br)) {
-		pvio_evtchn_notify(bb->ev, (evtchn_port_t)bb->lport);
+	if (pvio_ring_back_push_responses(&q->br)) {
+		pvio_evtchn_notify(bb->ev, (evtchn_port_t)q->lport);
 		bb->st.notifies_sent++;
+		q->st->notifies_sent++;
 	}
 }
 
 /* Copy the next request off the ring into @w (once), translating the
  * x86_32 layout (plain and indirect) into the native one.  Returns 1, 0
  * (none) or a negative PVIO_RING error. */
-static int copy_request(struct pvio_blkback *bb, struct pvio_blkif_request *w)
+static int copy_request(struct bb_queue *q, struct pvio_blkif_request *w)
 {
-	if (bb->proto == BB_PROTO_X86_32) {
+	if (q->bb->proto == BB_PROTO_X86_32) {
 		struct pvio_blkif_x86_32_request r32;
-		int n = pvio_ring_blkif_x86_32_copy_request(&bb->br, &r32);
+		int n = pvio_ring_blkif_x86_32_copy_request(&q->br, &r32);
 		if (n != 1)
 			return n;
 		memset(w, 0, sizeof(*w));
@@ -218,7 +258,7 @@ static int copy_request(struct pvio_blkback *bb, struct pvio_blkif_request *w)
 		memcpy(w->seg, r32.seg, sizeof(w->seg));
 		return 1;
 	}
-	return pvio_ring_blkif_copy_request(&bb->br, w);
+	return pvio_ring_blkif_copy_request(&q->br, w);
 }
 
 static void refuse(struct pvio_blkback *bb, struct pvio_blkback_req *r, int rsp, const char *why)
@@ -348,7 +388,7 @@ static void take_rw(struct pvio_blkback *bb, struct pvio_blkback_req *r, unsigne
 		return;
 	}
 	r->nseg = (uint16_t)nseg;
-	err = bb_map_segments(bb, r);
+	err = bb_map_segments(r->q, r);
 	if (err) {
 		bb->st.map_errors++;
 		r->nseg = 0;
@@ -358,6 +398,10 @@ static void take_rw(struct pvio_blkback *bb, struct pvio_blkback_req *r, unsigne
 		return;
 	}
 	r->bytes = total * PVIO_BLKIF_SECTOR_SIZE;
+	if (r->barrier) {
+		bb_ring_barrier_check(r->q); /* issued once the earlier requests are done */
+		return;
+	}
 	err = bb->cfg.ops->submit(bb->cfg.ops_ctx, r, r->op,
 				  w->sector_number * PVIO_BLKIF_SECTOR_SIZE, r->iov, r->nseg);
 	if (err)
@@ -405,7 +449,7 @@ static void take_indirect(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 	 * grefs in the slots after them are never looked at. */
 	nind = (in.nr_segments + PVIO_BLKIF_SEGS_PER_INDIRECT_FRAME - 1) /
 	       PVIO_BLKIF_SEGS_PER_INDIRECT_FRAME;
-	err = bb_map_indirect(bb, r, in.indirect_grefs, nind, in.nr_segments);
+	err = bb_map_indirect(r->q, r, in.indirect_grefs, nind, in.nr_segments);
 	if (err) {
 		bb->st.map_errors++;
 		refuse(bb, r, PVIO_BLKIF_RSP_ERROR,
@@ -432,13 +476,22 @@ static void take(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 	r->indirect = false;
 	r->rsp_op = w->operation;
 	r->flush_after = false;
+	r->barrier = false;
 	bb->st.in_flight++;
+	r->q->in_flight++;
+	r->q->st->requests++;
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
 
 	switch (w->operation) {
 	case PVIO_BLKIF_OP_READ: r->op = PVIO_BLKBACK_READ; break;
 	case PVIO_BLKIF_OP_WRITE: r->op = PVIO_BLKBACK_WRITE; break;
-	case PVIO_BLKIF_OP_FLUSH_DISKCACHE: r->op = PVIO_BLKBACK_FLUSH; break;
+	case PVIO_BLKIF_OP_FLUSH_DISKCACHE:
+		if (bb->cfg.no_flush_cache) {
+			refuse(bb, r, PVIO_BLKIF_RSP_EOPNOTSUPP, "flush-cache not advertised");
+			return;
+		}
+		r->op = PVIO_BLKBACK_FLUSH;
+		break;
 	case PVIO_BLKIF_OP_DISCARD:
 		take_discard(bb, r);
 		return;
@@ -446,9 +499,23 @@ static void take(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 		take_indirect(bb, r);
 		return;
 	case PVIO_BLKIF_OP_WRITE_BARRIER:
-		/* Known but not advertised (feature-barrier 0). */
-		refuse(bb, r, PVIO_BLKIF_RSP_EOPNOTSUPP, "operation not advertised");
-		return;
+		if (bb->cfg.no_barrier) {
+			refuse(bb, r, PVIO_BLKIF_RSP_EOPNOTSUPP, "barrier not advertised");
+			return;
+		}
+		/* From here on the queue takes nothing more until the barrier
+		 * is answered (bb_finish clears it, also when it is refused). */
+		r->barrier = true;
+		r->q->barrier = r;
+		r->q->barrier_issued = false;
+		r->q->st->barriers++;
+		if (w->nr_segments == 0) {
+			r->op = PVIO_BLKBACK_FLUSH; /* a barrier without data: drain, flush */
+			bb_ring_barrier_check(r->q);
+			return;
+		}
+		r->op = PVIO_BLKBACK_WRITE;
+		break;
 	default:
 		refuse(bb, r, PVIO_BLKIF_RSP_ERROR, "unknown operation");
 		return;
@@ -466,65 +533,97 @@ static void take(struct pvio_blkback *bb, struct pvio_blkback_req *r)
 	take_rw(bb, r, w->nr_segments);
 }
 
-int bb_ring_work(struct pvio_blkback *bb)
+/*
+ * WRITE_BARRIER, as Linux blkback implemented it (drain, then a write with
+ * preflush and FUA): issued only when it is the last request of its queue
+ * in flight, so everything taken before it has completed; its data is
+ * written and then flushed (pvio_blkback_complete's flush_after), which
+ * makes it and all earlier completed writes durable; it is answered after
+ * that flush, and the queue's intake, stopped since it was taken, resumes
+ * in bb_finish.  A barrier without data is the drain and the flush.
+ */
+void bb_ring_barrier_check(struct bb_queue *q)
 {
+	struct pvio_blkback *bb = q->bb;
+	struct pvio_blkback_req *r = q->barrier;
+	int err;
+
+	if (!r || q->barrier_issued || q->in_flight != 1)
+		return;
+	q->barrier_issued = true;
+	if (r->op == PVIO_BLKBACK_WRITE) {
+		r->flush_after = true;
+		err = bb->cfg.ops->submit(bb->cfg.ops_ctx, r, PVIO_BLKBACK_WRITE,
+					  r->wire.sector_number * PVIO_BLKIF_SECTOR_SIZE, r->iov, r->nseg);
+	} else {
+		err = bb->cfg.ops->submit(bb->cfg.ops_ctx, r, PVIO_BLKBACK_FLUSH, 0, NULL, 0);
+	}
+	if (err)
+		pvio_blkback_complete(r, err);
+	else if (bb->cfg.ops->kick)
+		bb->cfg.ops->kick(bb->cfg.ops_ctx);
+}
+
+int bb_ring_work(struct bb_queue *q)
+{
+	struct pvio_blkback *bb = q->bb;
 	bool broken = false, more = false;
 	unsigned taken = 0;
 
-	if (!bb->connected || bb->paused || bb->pending_disconnect || bb->detaching || bb->in_work ||
-	    ev_is_active(&bb->broken_idle))
+	if (!bb->connected || bb->paused || bb->pending_disconnect || bb->detaching || q->in_work ||
+	    q->barrier || ev_is_active(&bb->broken_idle))
 		return -1;
-	bb->in_work = true;
+	q->in_work = true;
 	for (;;) {
-		int n = pvio_ring_back_poll_requests(&bb->br);
+		int n = pvio_ring_back_poll_requests(&q->br);
 		if (n == 0)
-			n = pvio_ring_back_final_check(&bb->br); /* arms req_event */
+			n = pvio_ring_back_final_check(&q->br); /* arms req_event */
 		if (n < 0) {
 			broken = true;
 			break;
 		}
 		if (n == 0)
 			break;
-		while (bb->free_reqs) {
-			struct pvio_blkback_req *r = bb->free_reqs;
-			int c = copy_request(bb, &r->wire);
+		while (q->free_reqs) {
+			struct pvio_blkback_req *r = q->free_reqs;
+			int c = copy_request(q, &r->wire);
 			if (c < 0) {
 				broken = true;
 				break;
 			}
 			if (c == 0)
 				break;
-			bb->free_reqs = r->next_free;
+			q->free_reqs = r->next_free;
 			take(bb, r);
-			if (++taken == BB_ROUND_BUDGET) {
-				more = true;
+			if (++taken == BB_ROUND_BUDGET || q->barrier) {
+				more = !q->barrier;
 				break;
 			}
 		}
-		if (broken || more)
+		if (broken || more || q->barrier)
 			break;
-		if (!bb->free_reqs) {
+		if (!q->free_reqs) {
 			/* Cannot happen with a correct ring (slots == ring size);
 			 * a completion re-runs us. */
-			bb->starved = true;
+			q->starved = true;
 			break;
 		}
 	}
-	bb->in_work = false;
+	q->in_work = false;
 	if (taken && bb->cfg.ops->kick)
 		bb->cfg.ops->kick(bb->cfg.ops_ctx);
 	if (broken) {
 		bb_log(bb, PVIO_BLKBACK_LOG_ERR,
-		       "frontend %u broke the ring (request producer ran ahead of the ring): disconnecting",
-		       bb->domid);
+		       "frontend %u broke the ring (queue %u: request producer ran ahead of the ring): disconnecting",
+		       bb->domid, q->idx);
 		/* We may be inside the event channel's dispatch, which must not
 		 * see its handle closed under it: disconnect from the loop. */
 		ev_idle_start(bb->loop, &bb->broken_idle);
 	} else if (more) {
 		/* the rest on the next loop pass (prepare_cb); the idle
 		 * watcher keeps the loop from blocking until then */
-		bb->round_pending = true;
-		ev_idle_start(bb->loop, &bb->kick_idle);
+		q->round_pending = true;
+		ev_idle_start(bb->loop, &q->kick_idle);
 	}
 	return (int)taken;
 }

@@ -145,9 +145,11 @@ static int publish(struct pvio_blkback *bb, bool connect)
 				err = be_write(bb, t, "discard-secure", "0");
 		}
 		if (!err)
-			err = be_write(bb, t, "feature-flush-cache", "1");
+			err = be_write(bb, t, "feature-flush-cache", "%u", bb->cfg.no_flush_cache ? 0u : 1u);
 		if (!err)
-			err = be_write(bb, t, "feature-barrier", "0");
+			err = be_write(bb, t, "feature-barrier", "%u", bb->cfg.no_barrier ? 0u : 1u);
+		if (!err && !connect && bb->cfg.max_queues)
+			err = be_write(bb, t, "multi-queue-max-queues", "%u", bb->cfg.max_queues);
 		if (err) {
 			xs_transaction_end(bb->xs, t, true);
 			return err;
@@ -177,12 +179,52 @@ static void refuse(struct pvio_blkback *bb, const char *fmt, ...)
 	write_state(bb, PVIO_BLKBACK_CLOSING);
 }
 
+/*
+ * How many queues the frontend asks for (multi-queue-num-queues), refusing
+ * what Linux blkback refuses (0, more than offered, garbage) and one more
+ * thing: per-queue keys next to a single queue, where it is not clear which
+ * ring is meant.  Only looked at when we offer multi-queue; a backend with
+ * max_queues 0 reads the flat keys only, as one that never heard of it.
+ * Returns the count, or 0 after refusing.
+ */
+static unsigned read_num_queues(struct pvio_blkback *bb)
+{
+	char path[BB_PATH_MAX + 64], raw[64], *p;
+	unsigned long long nq;
+	int err;
+
+	if (!bb->cfg.max_queues)
+		return 1;
+	snprintf(path, sizeof(path), "%s/multi-queue-num-queues", bb->frontend);
+	err = xs_get_uint(bb, path, UINT32_MAX, &nq, raw, sizeof(raw));
+	if (err == -ENOENT)
+		nq = 1;
+	else if (err || nq == 0 || nq > bb->cfg.max_queues) {
+		refuse(bb, "key multi-queue-num-queues '%.40s': not a number in 1..%u", raw,
+		       bb->cfg.max_queues);
+		return 0;
+	}
+	if (nq == 1) {
+		/* xenstored makes the queue-0 node when any key under it is written */
+		snprintf(path, sizeof(path), "%s/queue-0", bb->frontend);
+		p = xs_get(bb, path);
+		if (p) {
+			free(p);
+			refuse(bb, "queue-0 keys present with one queue: which ring is meant?");
+			return 0;
+		}
+	}
+	return (unsigned)nq;
+}
+
 static void connect_frontend(struct pvio_blkback *bb)
 {
-	char path[BB_PATH_MAX + 64], raw[64];
-	uint32_t refs[1u << PVIO_RING_MAX_ORDER];
+	char path[BB_PATH_MAX + 96], raw[64], qdir[BB_PATH_MAX + 32];
+	uint32_t refs[PVIO_BLKBACK_MAX_QUEUES][1u << PVIO_RING_MAX_ORDER];
+	uint32_t ports[PVIO_BLKBACK_MAX_QUEUES];
 	unsigned long long v, order = 0;
 	enum bb_proto proto = BB_PROTO_NATIVE;
+	unsigned nq;
 	char *p;
 	int err;
 
@@ -194,22 +236,33 @@ static void connect_frontend(struct pvio_blkback *bb)
 	else if (err)
 		return refuse(bb, "key ring-page-order '%.40s': not a number in 0..%u",
 			      raw, bb->cfg.max_ring_page_order);
-	for (unsigned i = 0; i < 1u << order; i++) {
-		if (order == 0)
-			snprintf(path, sizeof(path), "%s/ring-ref", bb->frontend);
+	nq = read_num_queues(bb);
+	if (!nq)
+		return;
+	for (unsigned q = 0; q < nq; q++) {
+		/* one queue: the flat keys; more: queue-N/..., as Linux blkfront */
+		if (nq == 1)
+			snprintf(qdir, sizeof(qdir), "%s", bb->frontend);
 		else
-			snprintf(path, sizeof(path), "%s/ring-ref%u", bb->frontend, i);
+			snprintf(qdir, sizeof(qdir), "%s/queue-%u", bb->frontend, q);
+		for (unsigned i = 0; i < 1u << order; i++) {
+			if (order == 0)
+				snprintf(path, sizeof(path), "%s/ring-ref", qdir);
+			else
+				snprintf(path, sizeof(path), "%s/ring-ref%u", qdir, i);
+			err = xs_get_uint(bb, path, UINT32_MAX, &v, raw, sizeof(raw));
+			if (err)
+				return refuse(bb, "key %s '%.40s': %s", path + strlen(bb->frontend) + 1, raw,
+					      err == -ENOENT ? "missing" : "not a grant reference");
+			refs[q][i] = (uint32_t)v;
+		}
+		snprintf(path, sizeof(path), "%s/event-channel", qdir);
 		err = xs_get_uint(bb, path, UINT32_MAX, &v, raw, sizeof(raw));
-		if (err)
-			return refuse(bb, "key %s '%.40s': %s", strrchr(path, '/') + 1, raw,
-				      err == -ENOENT ? "missing" : "not a grant reference");
-		refs[i] = (uint32_t)v;
+		if (err || v == 0)
+			return refuse(bb, "key %s '%.40s': %s", path + strlen(bb->frontend) + 1, raw,
+				      err == -ENOENT ? "missing" : "not an event-channel port");
+		ports[q] = (uint32_t)v;
 	}
-	snprintf(path, sizeof(path), "%s/event-channel", bb->frontend);
-	err = xs_get_uint(bb, path, UINT32_MAX, &v, raw, sizeof(raw));
-	if (err || v == 0)
-		return refuse(bb, "key event-channel '%.40s': %s", raw,
-			      err == -ENOENT ? "missing" : "not an event-channel port");
 	snprintf(path, sizeof(path), "%s/protocol", bb->frontend);
 	p = xs_get(bb, path);
 	if (p && !strcmp(p, "x86_32-abi"))
@@ -228,9 +281,9 @@ static void connect_frontend(struct pvio_blkback *bb)
 	bb->persistent = !bb->cfg.no_persistent && p && !strcmp(p, "1");
 	free(p);
 
-	err = bb_ring_connect(bb, (unsigned)order, refs, (uint32_t)v, proto);
+	err = bb_ring_connect(bb, (unsigned)order, nq, &refs[0][0], ports, proto);
 	if (err)
-		return refuse(bb, "cannot map the ring or bind event channel %llu: %s", v,
+		return refuse(bb, "cannot map the ring(s) or bind event channel %u: %s", ports[0],
 			      strerror(-err));
 	err = publish(bb, true);
 	if (err) {
@@ -240,17 +293,19 @@ static void connect_frontend(struct pvio_blkback *bb)
 	bb->st.connects++;
 	/* logged before the state write, so whoever sees Connected finds the line */
 	bb_log(bb, PVIO_BLKBACK_LOG_INFO,
-	       "connected to domain %u: %u-page ring (%u slots), event channel %llu, protocol %s, "
-	       "%llu sectors%s, sector size %u (physical %u), persistent grants %s, "
-	       "indirect segments %u", bb->domid, 1u << order, bb->nr_reqs, v,
+	       "connected to domain %u: %u queue(s) of a %u-page ring (%u slots), event channel %u%s, "
+	       "protocol %s, %llu sectors%s, sector size %u (physical %u), persistent grants %s, "
+	       "indirect segments %u, barrier %s", bb->domid, nq, 1u << order, bb->q[0].nr_reqs,
+	       ports[0], nq > 1 ? ".." : "",
 	       proto == BB_PROTO_X86_32 ? "x86_32-abi" : "x86_64-abi",
 	       (unsigned long long)bb->cfg.sectors, bb->cfg.readonly ? ", read-only" : "",
 	       bb->cfg.sector_size, bb->cfg.physical_sector_size, bb->persistent ? "on" : "off",
-	       bb->max_indirect);
+	       bb->max_indirect, bb->cfg.no_barrier ? "off" : "on");
 	write_state(bb, PVIO_BLKBACK_CONNECTED);
 	bb_event(bb, PVIO_BLKBACK_EV_CONNECTED);
 	/* Requests may already be waiting. */
-	bb_ring_work(bb);
+	for (unsigned q = 0; bb->connected && q < bb->nr_queues; q++)
+		bb_ring_work(&bb->q[q]);
 }
 
 static void finish_detach(struct pvio_blkback *bb)
@@ -507,8 +562,10 @@ int bb_xenbus_start(struct pvio_blkback *bb)
 	write_state(bb, PVIO_BLKBACK_INITWAIT);
 	bb_log(bb, PVIO_BLKBACK_LOG_INFO,
 	       "InitWait: frontend domain %u at %s, max-ring-page-order %u, feature-flush-cache 1, "
-	       "feature-max-indirect-segments %u", bb->domid, bb->frontend,
-	       bb->cfg.max_ring_page_order, bb->cfg.max_indirect_segments);
+	       "feature-barrier %u, feature-max-indirect-segments %u, multi-queue-max-queues %u%s",
+	       bb->domid, bb->frontend, bb->cfg.max_ring_page_order, bb->cfg.no_barrier ? 0u : 1u,
+	       bb->cfg.max_indirect_segments, bb->cfg.max_queues,
+	       bb->cfg.max_queues ? "" : " (not published)");
 
 	snprintf(bb->watch_be, sizeof(bb->watch_be), "bb-be-%p", (void *)bb);
 	snprintf(bb->watch_fe, sizeof(bb->watch_fe), "bb-fe-%p", (void *)bb);

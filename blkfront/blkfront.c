@@ -68,7 +68,8 @@ int pvio_blkfront_open(const struct pvio_blkfront_ops *ops,
 		return -PVIO_BLKFRONT_EINVAL;
 	n = bf_strlen(cfg->frontend_dir);
 	if (n == 0 || n > BF_PATH - 32 || cfg->max_ring_order > PVIO_RING_MAX_ORDER ||
-	    cfg->max_slots > BF_MAX_SLOTS || cfg->max_indirect_segments > BF_MAX_INDIRECT_SEGS)
+	    cfg->max_slots > BF_MAX_SLOTS || cfg->max_indirect_segments > BF_MAX_INDIRECT_SEGS ||
+	    cfg->max_queues > PVIO_BLKFRONT_MAX_QUEUES)
 		return -PVIO_BLKFRONT_EINVAL;
 	bf = ops->zalloc(ops->ctx, sizeof(*bf));
 	if (!bf)
@@ -79,6 +80,8 @@ int pvio_blkfront_open(const struct pvio_blkfront_ops *ops,
 	bf->no_persistent = cfg->no_persistent;
 	bf->own_max_indirect = cfg->max_indirect_segments;
 	bf->seg_limit = BF_SEGS;
+	bf->own_max_queues = cfg->max_queues ? cfg->max_queues : 1;
+	bf->nq = 1;
 	bf->nslots = cfg->max_slots ? cfg->max_slots : 32;
 	bf->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 30000;
 	bf->phase = BF_RECONNECTING;
@@ -175,6 +178,20 @@ unsigned pvio_blkfront_inflight(const struct pvio_blkfront *bf)
 
 int pvio_blkfront_submit(struct pvio_blkfront *bf, struct pvio_blkfront_io *io)
 {
+	int err;
+
+	if (!bf)
+		return -PVIO_BLKFRONT_EINVAL;
+	/* spread over the queues, one user I/O each */
+	err = pvio_blkfront_submit_on(bf, io, bf->next_q);
+	if (err == 0 && ++bf->next_q >= bf->nq)
+		bf->next_q = 0;
+	return err;
+}
+
+int pvio_blkfront_submit_on(struct pvio_blkfront *bf, struct pvio_blkfront_io *io,
+			    unsigned queue)
+{
 	uint64_t ss_sectors;
 
 	if (!bf || !io)
@@ -215,6 +232,7 @@ int pvio_blkfront_submit(struct pvio_blkfront *bf, struct pvio_blkfront_io *io)
 	io->chunks_ = 0;
 	io->status_ = 0;
 	io->inq_ = false;
+	io->queue_ = queue;
 	bf->inflight_ios++;
 	bf->st.ios_submitted++;
 	if (io->op == PVIO_BLKFRONT_FLUSH && !bf->flush_ok) {

@@ -276,6 +276,7 @@ static bool split_one(struct pvio_blkfront *bf)
 	s->sub = 0;
 	s->sub_n = 0;
 	s->indirect = false;
+	s->q = (uint8_t)(io->queue_ % bf->nq);
 	if (io->op == PVIO_BLKFRONT_FLUSH) {
 		s->op = bf->flush_op;
 		s->bytes = 0;
@@ -327,9 +328,14 @@ static bool produce(struct pvio_blkfront *bf, struct bf_slot *s)
 		struct pvio_blkif_request rw;
 		struct pvio_blkif_request_indirect ind;
 	} rq;
+	struct bf_queue *q;
 	uint32_t n = 0, k;
 
-	if (pvio_ring_front_full(&bf->fr))
+	/* a reconnect may have brought fewer queues than the slot was given */
+	if (s->q >= bf->nq)
+		s->q = (uint8_t)(s->q % bf->nq);
+	q = &bf->q[s->q];
+	if (pvio_ring_front_full(&q->fr))
 		return false;
 	/* Every byte is set: nothing of ours leaks through the ring (in
 	 * words: the request is a whole number of them and 8-aligned). */
@@ -375,7 +381,7 @@ static bool produce(struct pvio_blkfront *bf, struct bf_slot *s)
 			bf_memcpy(&rq.rw.seg[0], &s->discard_sectors, sizeof(s->discard_sectors));
 		}
 	}
-	if (pvio_ring_blkif_put_request(&bf->fr, &rq.rw) != 0)
+	if (pvio_ring_blkif_put_request(&q->fr, &rq.rw) != 0)
 		return false;
 	s->state = SLOT_RING;
 	bf->nqueued--;
@@ -392,13 +398,25 @@ void bf_kick(struct pvio_blkfront *bf)
 	while (bf->q_head && bf->free_head && split_one(bf))
 		;
 	/* Slots are produced in in-flight-list order, so requests requeued
-	 * by a reconnect go out before newer ones, in their original order. */
-	for (s = bf->fl_head; s && bf->nqueued; s = s->next)
-		if (s->state == SLOT_QUEUED && !produce(bf, s))
-			break;
-	if (pvio_ring_front_push_requests(&bf->fr)) {
-		bf->ops.evtchn_notify(bf->ops.ctx, bf->port);
-		bf->st.notifies++;
+	 * by a reconnect go out before newer ones, in their original order;
+	 * once a queue's ring is full, nothing more goes on that queue (its
+	 * order holds), the other queues go on filling. */
+	unsigned nfull = 0;
+	for (unsigned i = 0; i < bf->nq; i++)
+		bf->q[i].full = false;
+	for (s = bf->fl_head; s && bf->nqueued && nfull < bf->nq; s = s->next) {
+		if (s->state != SLOT_QUEUED || (s->q < bf->nq && bf->q[s->q].full))
+			continue;
+		if (!produce(bf, s)) {
+			bf->q[s->q].full = true;
+			nfull++;
+		}
+	}
+	for (unsigned i = 0; i < bf->nq; i++) {
+		if (pvio_ring_front_push_requests(&bf->q[i].fr)) {
+			bf->ops.evtchn_notify(bf->ops.ctx, bf->q[i].port);
+			bf->st.notifies++;
+		}
 	}
 }
 
@@ -423,10 +441,12 @@ void bf_disconnect(struct pvio_blkfront *bf)
 	if (bf->phase == BF_DEAD)
 		return;
 	bf->phase = BF_DEAD;
-	if (bf->port_live) {
-		/* no more events from a backend we no longer trust */
-		bf->ops.evtchn_close(bf->ops.ctx, bf->port);
-		bf->port_live = false;
+	for (unsigned i = 0; i < PVIO_BLKFRONT_MAX_QUEUES; i++) {
+		if (bf->q[i].port_live) {
+			/* no more events from a backend we no longer trust */
+			bf->ops.evtchn_close(bf->ops.ctx, bf->q[i].port);
+			bf->q[i].port_live = false;
+		}
 	}
 	/* Every chunk in flight fails; an I/O completes once it has no chunk
 	 * left in flight and nothing left to split. */
@@ -507,32 +527,45 @@ static bool complete(struct pvio_blkfront *bf, const struct pvio_blkif_response 
 	return true;
 }
 
-int bf_consume(struct pvio_blkfront *bf)
+/* Consume queue @q's responses.  false: the backend broke the protocol
+ * (the device is then disconnected). */
+static bool consume_queue(struct pvio_blkfront *bf, struct bf_queue *q, int *got)
 {
 	struct pvio_blkif_response rsp;
-	int n, got = 0;
+	int n;
+
+	for (;;) {
+		n = pvio_ring_front_poll_responses(&q->fr);
+		if (n == 0)
+			n = pvio_ring_front_final_check(&q->fr);
+		if (n < 0)
+			return false; /* rsp_prod ran ahead of what we produced */
+		if (n == 0)
+			return true;
+		while (pvio_ring_blkif_copy_response(&q->fr, &rsp) == 1) {
+			/* complete() also checks the slot is on the ring; a
+			 * response on another queue's ring than its request's
+			 * is as wrong as an unknown id */
+			if (rsp.id < bf->nslots && &bf->q[bf->slots[rsp.id].q] != q)
+				return false;
+			if (!complete(bf, &rsp))
+				return false;
+			(*got)++;
+		}
+	}
+}
+
+int bf_consume(struct pvio_blkfront *bf)
+{
+	int got = 0;
 
 	if (bf->phase != BF_CONNECTED)
 		return 0;
-	for (;;) {
-		n = pvio_ring_front_poll_responses(&bf->fr);
-		if (n == 0)
-			n = pvio_ring_front_final_check(&bf->fr);
-		if (n < 0) {
-			/* rsp_prod ran ahead of what we produced */
+	for (unsigned i = 0; i < bf->nq; i++) {
+		if (!consume_queue(bf, &bf->q[i], &got)) {
 			bf_disconnect(bf);
 			bf_write_state(bf, XB_CLOSING);
 			return got;
-		}
-		if (n == 0)
-			break;
-		while (pvio_ring_blkif_copy_response(&bf->fr, &rsp) == 1) {
-			if (!complete(bf, &rsp)) {
-				bf_disconnect(bf);
-				bf_write_state(bf, XB_CLOSING);
-				return got;
-			}
-			got++;
 		}
 	}
 	bf_kick(bf);

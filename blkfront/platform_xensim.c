@@ -73,6 +73,7 @@ int pvio_blkfront_xensim_open(const char *vdev, const struct pvio_blkfront_confi
 		.wait = xsim_front_wait,
 		.now_ms = xsim_front_now_ms,
 		.copy = copy_data,
+		.xs_rm = xsim_front_xs_rm,
 	};
 	struct pvio_blkfront_config c = { 0 };
 	struct pvio_blkfront_xensim *x;

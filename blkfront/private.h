@@ -63,6 +63,7 @@ enum bf_slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_RING };
 struct bf_slot {
 	enum bf_slot_state state;
 	uint8_t op;		      /* PVIO_BLKIF_OP_* (READ/WRITE also when sent indirect) */
+	uint8_t q;		      /* queue its requests go on (< bf->nq) */
 	bool indirect;		      /* the request on the ring is BLKIF_OP_INDIRECT */
 	uint64_t sector;	      /* 512-byte units */
 	uint64_t discard_sectors;     /* BLKIF_OP_DISCARD: how many */
@@ -76,6 +77,18 @@ struct bf_slot {
 	uint8_t *ind;		      /* indirect descriptor pages (bf->ind_pages), or NULL */
 	uint32_t ind_gref[PVIO_BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
 	unsigned ind_ngrants;	      /* ind_gref[0..ind_ngrants) are live */
+};
+
+/* One ring (queue): its pages, grants and event channel. */
+struct bf_queue {
+	void *ring_va;
+	uint32_t ring_ref[1u << PVIO_RING_MAX_ORDER];
+	unsigned ring_nrefs; /* refs granted so far */
+	bool ring_live;	     /* ring pages allocated (maybe still granted) */
+	uint32_t port;
+	bool port_live;
+	bool full;	     /* bf_kick: no room left on this ring this time */
+	struct pvio_ring_front fr;
 };
 
 /* A block of BF_POOL_BLOCK bounce pages, each granted to the backend. */
@@ -100,15 +113,13 @@ struct pvio_blkfront {
 	unsigned seg_limit;		/* segments per ring request now: 11 or the indirect count */
 	bool geometry_known;		/* connected once: the sector size must not change */
 
-	/* ring */
-	void *ring_va;
+	/* rings: one per queue (multi-queue), all of ring_order */
 	unsigned ring_order; /* pages = 1 << ring_order */
-	uint32_t ring_ref[1u << PVIO_RING_MAX_ORDER];
-	unsigned ring_nrefs; /* refs granted so far */
-	bool ring_live;	     /* ring pages allocated (maybe still granted) */
-	uint32_t port;
-	bool port_live;
-	struct pvio_ring_front fr;
+	unsigned own_max_queues;	/* cfg.max_queues, at least 1 */
+	unsigned nq;			/* queues of this connection */
+	unsigned max_queues_offered;	/* backend's multi-queue-max-queues (0: absent) */
+	unsigned next_q;		/* round-robin for pvio_blkfront_submit */
+	struct bf_queue q[PVIO_BLKFRONT_MAX_QUEUES];
 
 	/* geometry */
 	struct pvio_blkfront_info info;

@@ -39,89 +39,153 @@ int bf_wait_backend(struct pvio_blkfront *bf, unsigned mask, int *state)
 	}
 }
 
-static int grant_ring(struct pvio_blkfront *bf)
+static int grant_ring(struct pvio_blkfront *bf, struct bf_queue *q)
 {
 	unsigned pages = 1u << bf->ring_order, i;
 	uint64_t gfn;
 	int err;
 
-	err = bf->ops.page_alloc(bf->ops.ctx, pages, &bf->ring_va, &gfn);
+	err = bf->ops.page_alloc(bf->ops.ctx, pages, &q->ring_va, &gfn);
 	if (err)
 		return err;
-	bf->ring_live = true;
-	bf->ring_nrefs = 0;
+	q->ring_live = true;
+	q->ring_nrefs = 0;
 	/* SHARED_RING_INIT before the pages are granted: the backend must
 	 * never see an uninitialised header. */
-	pvio_ring_sring_init(bf->ring_va);
-	err = pvio_ring_blkif_front_init(&bf->fr, bf->ring_va, PVIO_RING_BYTES(bf->ring_order));
+	pvio_ring_sring_init(q->ring_va);
+	err = pvio_ring_blkif_front_init(&q->fr, q->ring_va, PVIO_RING_BYTES(bf->ring_order));
 	if (err <= 0)
 		return -PVIO_BLKFRONT_EINVAL;
 	for (i = 0; i < pages; i++) {
-		err = bf->ops.grant(bf->ops.ctx, bf->backend_id, gfn + i, false, &bf->ring_ref[i]);
+		err = bf->ops.grant(bf->ops.ctx, bf->backend_id, gfn + i, false, &q->ring_ref[i]);
 		if (err)
 			return err;
-		bf->ring_nrefs++;
+		q->ring_nrefs++;
 	}
-	err = bf->ops.evtchn_alloc(bf->ops.ctx, bf->backend_id, &bf->port);
+	err = bf->ops.evtchn_alloc(bf->ops.ctx, bf->backend_id, &q->port);
 	if (err)
 		return err;
-	bf->port_live = true;
+	q->port_live = true;
+	return 0;
+}
+
+static int grant_rings(struct pvio_blkfront *bf)
+{
+	for (unsigned i = 0; i < bf->nq; i++) {
+		int err = grant_ring(bf, &bf->q[i]);
+		if (err)
+			return err;
+	}
 	return 0;
 }
 
 void bf_ring_teardown(struct pvio_blkfront *bf)
 {
-	bool leak = false;
-	unsigned i;
+	for (unsigned k = 0; k < PVIO_BLKFRONT_MAX_QUEUES; k++) {
+		struct bf_queue *q = &bf->q[k];
+		bool leak = false;
+		unsigned i;
 
-	if (bf->port_live) {
-		bf->ops.evtchn_close(bf->ops.ctx, bf->port);
-		bf->port_live = false;
-	}
-	for (i = 0; i < bf->ring_nrefs; i++) {
-		/* A backend that still maps the ring keeps its pages: we must
-		 * not reuse them (XSA-396), so they are leaked, not freed. */
-		if (bf->ops.end_grant(bf->ops.ctx, bf->ring_ref[i]) != 0)
-			leak = true;
-	}
-	bf->ring_nrefs = 0;
-	if (bf->ring_live) {
-		if (leak)
-			bf->st.leaked_pages += 1u << bf->ring_order;
-		else
-			bf->ops.page_free(bf->ops.ctx, bf->ring_va, 1u << bf->ring_order);
-		bf->ring_live = false;
-		bf->ring_va = (void *)0;
+		if (q->port_live) {
+			bf->ops.evtchn_close(bf->ops.ctx, q->port);
+			q->port_live = false;
+		}
+		for (i = 0; i < q->ring_nrefs; i++) {
+			/* A backend that still maps the ring keeps its pages: we
+			 * must not reuse them (XSA-396), so they are leaked, not
+			 * freed. */
+			if (bf->ops.end_grant(bf->ops.ctx, q->ring_ref[i]) != 0)
+				leak = true;
+		}
+		q->ring_nrefs = 0;
+		if (q->ring_live) {
+			if (leak)
+				bf->st.leaked_pages += 1u << bf->ring_order;
+			else
+				bf->ops.page_free(bf->ops.ctx, q->ring_va, 1u << bf->ring_order);
+			q->ring_live = false;
+			q->ring_va = (void *)0;
+		}
 	}
 }
 
-/* Publish the ring in one transaction and go Initialised. */
+/* Keys of one ring, under @dir ("" for the flat single-queue layout). */
+static int ring_keys(struct pvio_blkfront *bf, const struct bf_queue *q, const char *dir,
+		     char (*paths)[BF_PATH], char (*vals)[24], unsigned *n)
+{
+	char key[40];
+	unsigned i, dl = (unsigned)bf_strlen(dir);
+	int err = 0;
+
+	for (i = 0; i < q->ring_nrefs; i++) {
+		bf_memcpy(key, dir, dl);
+		bf_memcpy(key + dl, "ring-ref", 9);
+		if (bf->ring_order != 0)
+			bf_fmt_u64(key + dl + 8, sizeof(key) - dl - 8, i);
+		err |= bf_path(paths[*n], BF_PATH, bf->fdir, key);
+		bf_fmt_u64(vals[(*n)++], 24, q->ring_ref[i]);
+	}
+	bf_memcpy(key, dir, dl);
+	bf_memcpy(key + dl, "event-channel", 14);
+	err |= bf_path(paths[*n], BF_PATH, bf->fdir, key);
+	bf_fmt_u64(vals[(*n)++], 24, q->port);
+	return err;
+}
+
+#define BF_PUB_MAX (6 + PVIO_BLKFRONT_MAX_QUEUES * ((1u << PVIO_RING_MAX_ORDER) + 1))
+
+/* Publish the ring(s) in one transaction and go Initialised. */
 static int publish(struct pvio_blkfront *bf)
 {
-	/* keys: ring-page-order, ring-ref(s), event-channel, protocol,
-	 * feature-persistent, state */
-	char paths[5 + (1u << PVIO_RING_MAX_ORDER)][BF_PATH];
-	char vals[5 + (1u << PVIO_RING_MAX_ORDER)][24];
-	const char *pp[5 + (1u << PVIO_RING_MAX_ORDER)], *vp[5 + (1u << PVIO_RING_MAX_ORDER)];
+	/* keys: ring-page-order, [multi-queue-num-queues], per ring
+	 * ring-ref(s) and event-channel, protocol, feature-persistent,
+	 * state.  Up to 278 keys: in allocated memory, not on the stack a
+	 * guest kernel may keep small. */
+	char (*paths)[BF_PATH] = bf->ops.zalloc(bf->ops.ctx, sizeof(*paths) * BF_PUB_MAX);
+	char (*vals)[24] = bf->ops.zalloc(bf->ops.ctx, sizeof(*vals) * BF_PUB_MAX);
+	const char **pp = bf->ops.zalloc(bf->ops.ctx, sizeof(*pp) * BF_PUB_MAX);
+	const char **vp = bf->ops.zalloc(bf->ops.ctx, sizeof(*vp) * BF_PUB_MAX);
 	unsigned n = 0, i;
 	int err = 0;
 
+	if (!paths || !vals || !pp || !vp) {
+		err = -PVIO_BLKFRONT_ENOMEM;
+		goto out;
+	}
+	/* A single ring after an earlier multi-queue connection: its
+	 * queue-N keys would make the layout ambiguous, drop them. */
+	if (bf->nq == 1 && bf->max_queues_offered && bf->ops.xs_rm) {
+		for (i = 0; i < PVIO_BLKFRONT_MAX_QUEUES; i++) {
+			char key[16] = "queue-";
+			bf_fmt_u64(key + 6, sizeof(key) - 6, i);
+			if (bf_path(paths[0], BF_PATH, bf->fdir, key) == 0)
+				bf->ops.xs_rm(bf->ops.ctx, paths[0]);
+		}
+	}
 	/* Always written, also as 0: a ring-page-order left over from an
 	 * earlier multi-page connection must not outlive it. */
 	err |= bf_path(paths[n], BF_PATH, bf->fdir, "ring-page-order");
 	bf_fmt_u64(vals[n++], 24, bf->ring_order);
-	for (i = 0; i < bf->ring_nrefs; i++) {
-		if (bf->ring_order == 0) {
-			err |= bf_path(paths[n], BF_PATH, bf->fdir, "ring-ref");
-		} else {
-			char key[16] = "ring-ref";
-			bf_fmt_u64(key + 8, sizeof(key) - 8, i);
-			err |= bf_path(paths[n], BF_PATH, bf->fdir, key);
-		}
-		bf_fmt_u64(vals[n++], 24, bf->ring_ref[i]);
+	if (bf->nq == 1) {
+		err |= ring_keys(bf, &bf->q[0], "", paths, vals, &n);
 	}
-	err |= bf_path(paths[n], BF_PATH, bf->fdir, "event-channel");
-	bf_fmt_u64(vals[n++], 24, bf->port);
+	if (bf->max_queues_offered) {
+		/* written whenever the backend knows the key, also as 1, so a
+		 * count left from an earlier connection never outlives it */
+		err |= bf_path(paths[n], BF_PATH, bf->fdir, "multi-queue-num-queues");
+		bf_fmt_u64(vals[n++], 24, bf->nq);
+	}
+	if (bf->nq > 1) {
+		for (i = 0; i < bf->nq; i++) {
+			char dir[24] = "queue-";
+			unsigned l;
+			bf_fmt_u64(dir + 6, sizeof(dir) - 8, i);
+			l = (unsigned)bf_strlen(dir);
+			dir[l] = '/';
+			dir[l + 1] = 0;
+			err |= ring_keys(bf, &bf->q[i], dir, paths, vals, &n);
+		}
+	}
 	err |= bf_path(paths[n], BF_PATH, bf->fdir, "protocol");
 	bf_memcpy(vals[n++], "x86_64-abi", 11);
 	/* Our bounce pages are granted once, read-write, for the life of the
@@ -130,13 +194,25 @@ static int publish(struct pvio_blkfront *bf)
 	bf_memcpy(vals[n++], bf->no_persistent ? "0" : "1", 2);
 	err |= bf_path(paths[n], BF_PATH, bf->fdir, "state");
 	bf_fmt_u64(vals[n++], 24, XB_INITIALISED);
-	if (err)
-		return -PVIO_BLKFRONT_ENOSPC;
+	if (err) {
+		err = -PVIO_BLKFRONT_ENOSPC;
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
 		pp[i] = paths[i];
 		vp[i] = vals[i];
 	}
-	return bf->ops.xs_write_many(bf->ops.ctx, n, pp, vp);
+	err = bf->ops.xs_write_many(bf->ops.ctx, n, pp, vp);
+out:
+	if (paths)
+		bf->ops.free(bf->ops.ctx, paths);
+	if (vals)
+		bf->ops.free(bf->ops.ctx, vals);
+	if (pp)
+		bf->ops.free(bf->ops.ctx, (void *)pp);
+	if (vp)
+		bf->ops.free(bf->ops.ctx, (void *)vp);
+	return err;
 }
 
 /* Features the backend publishes before InitWait. */
@@ -152,6 +228,14 @@ static int read_features(struct pvio_blkfront *bf)
 		return err;
 	/* min(backend, ours): the value is range-checked before any shift */
 	bf->ring_order = order < bf->own_max_order ? (unsigned)order : bf->own_max_order;
+	/* Queues: min(backend, ours), as Linux blkfront; absent or 0 means
+	 * one (an old backend), garbage is a broken backend. */
+	uint64_t mq = 0;
+	err = bf_read_u64(bf, bf->bdir, "multi-queue-max-queues", 0xffffffffu, &mq);
+	if (err && err != -PVIO_BLKFRONT_ENOENT)
+		return err;
+	bf->max_queues_offered = err ? 0 : (unsigned)mq;
+	bf->nq = mq < 1 ? 1 : mq < bf->own_max_queues ? (unsigned)mq : bf->own_max_queues;
 	err = bf_read_bool(bf, bf->bdir, "feature-flush-cache", &bf->info.flush);
 	if (!err)
 		err = bf_read_bool(bf, bf->bdir, "feature-barrier", &bf->info.barrier);
@@ -252,7 +336,7 @@ int bf_connect(struct pvio_blkfront *bf, bool initial)
 		err = bf_pool_prepare(bf);
 	if (err)
 		return err;
-	err = grant_ring(bf);
+	err = grant_rings(bf);
 	if (err)
 		return err;
 	err = publish(bf);
@@ -278,7 +362,9 @@ int bf_connect(struct pvio_blkfront *bf, bool initial)
 		bf->flush_ok = false;
 	}
 	bf->info.ring_order = bf->ring_order;
-	bf->info.ring_slots = bf->fr.nr_ents;
+	bf->info.ring_slots = bf->q[0].fr.nr_ents;
+	bf->info.nr_queues = bf->nq;
+	bf->info.max_queues_offered = bf->max_queues_offered;
 	err = bf_write_state(bf, XB_CONNECTED);
 	if (err)
 		return err;

@@ -169,6 +169,20 @@ static void stats_json(struct td *td, struct out *o)
 	    (unsigned long long)st.notifies_sent);
 	put(o, ",\"events\":{\"spurious\":%llu,\"backoffs\":%llu}", (unsigned long long)st.events_spurious,
 	    (unsigned long long)st.event_backoffs);
+	put(o, ",\"barriers\":%llu", (unsigned long long)st.barriers);
+	/* per queue (multi-queue-num-queues): how the guest spreads its I/O */
+	put(o, ",\"queues\":{\"max\":%u,\"count\":%u,\"per_queue\":[", st.max_queues, st.nr_queues);
+	for (unsigned i = 0; td->bb && i < st.nr_queues; i++) {
+		struct pvio_blkback_queue_stats qs;
+
+		if (pvio_blkback_get_queue_stats(td->bb, i, &qs))
+			break;
+		put(o, "%s{\"requests\":%llu,\"in_flight\":%u,\"events\":%llu,\"notifies\":%llu,"
+		    "\"barriers\":%llu}", i ? "," : "", (unsigned long long)qs.requests, qs.in_flight,
+		    (unsigned long long)qs.events, (unsigned long long)qs.notifies_sent,
+		    (unsigned long long)qs.barriers);
+	}
+	put(o, "]}");
 	put(o, ",\"latency_us\":{\"bounds\":[");
 	for (int i = 0; i < PVIO_BLKBACK_LAT_BUCKETS - 1; i++)
 		put(o, "%s%u", i ? "," : "", pvio_blkback_lat_bounds_us[i]);

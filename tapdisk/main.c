@@ -50,10 +50,18 @@ static void usage(FILE *f)
 		"  --max-indirect-segments N  feature-max-indirect-segments offered, 0..256\n"
 		"               (default 256: a 1 MiB request in one ring slot; 0: no indirect\n"
 		"               descriptors, BLKIF_OP_INDIRECT is refused)\n"
+		"  --max-queues N       multi-queue-max-queues offered, 0..%d (default: the\n"
+		"               number of online CPUs, as Linux blkback; 0: the key is not\n"
+		"               published and only the single-ring keys are read).  All\n"
+		"               queues are served by this one thread, without locks\n"
+		"  --no-barrier         do not offer feature-barrier (WRITE_BARRIER refused)\n"
+		"  --no-flush-cache     do not offer feature-flush-cache (frontends then flush\n"
+		"               with barriers; for tests)\n"
 		"  --sector-size 512|4096  logical sector size offered (default 512); with\n"
 		"               4096, requests not aligned to 4096 bytes are refused and an\n"
 		"               image whose size is not a multiple of 4096 is not served\n"
-		"Exits 0 after a clean detach (toolstack or `tapctl destroy`), 1 on a fatal error.\n");
+		"Exits 0 after a clean detach (toolstack or `tapctl destroy`), 1 on a fatal error.\n",
+		PVIO_BLKBACK_MAX_QUEUES);
 }
 
 static char *xs_get(struct xs_handle *xs, const char *dir, const char *key)
@@ -210,6 +218,9 @@ int main(int argc, char **argv)
 		{ "max-ring-order", required_argument, NULL, 'O' },
 		{ "max-indirect-segments", required_argument, NULL, 'I' },
 		{ "sector-size", required_argument, NULL, 'S' },
+		{ "max-queues", required_argument, NULL, 'Q' },
+		{ "no-barrier", no_argument, NULL, 'B' },
+		{ "no-flush-cache", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -218,7 +229,10 @@ int main(int argc, char **argv)
 	struct xs_handle *xs;
 	char *params, *mode, *dev, ctlpath[4200], nbdpath[4200];
 	ev_signal sterm, sint;
-	int o, err, readonly, no_persistent = 0;
+	int o, err, readonly, no_persistent = 0, no_barrier = 0, no_flush = 0;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned max_queues = ncpu < 1 ? 1u : ncpu > PVIO_BLKBACK_MAX_QUEUES ? PVIO_BLKBACK_MAX_QUEUES
+									 : (unsigned)ncpu;
 	unsigned max_order = PVIO_RING_MAX_ORDER;
 	unsigned max_indirect = PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS, sector_size = 512;
 	char *end;
@@ -249,6 +263,17 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			break;
+		case 'Q':
+			errno = 0;
+			max_queues = (unsigned)strtoul(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end || errno ||
+			    max_queues > PVIO_BLKBACK_MAX_QUEUES) {
+				fprintf(stderr, "tapdisk: --max-queues takes 0..%d\n", PVIO_BLKBACK_MAX_QUEUES);
+				return 1;
+			}
+			break;
+		case 'B': no_barrier = 1; break;
+		case 'F': no_flush = 1; break;
 		case 'S':
 			if (strcmp(optarg, "512") && strcmp(optarg, "4096")) {
 				fprintf(stderr, "tapdisk: --sector-size takes 512 or 4096\n");
@@ -385,6 +410,9 @@ int main(int argc, char **argv)
 		.readonly = readonly,
 		.max_ring_page_order = max_order,
 		.no_persistent = no_persistent,
+		.max_queues = max_queues,
+		.no_barrier = no_barrier,
+		.no_flush_cache = no_flush,
 		.discard = td.img.can_discard,
 		.ops = &td_io_ops,
 		.ops_ctx = &td,

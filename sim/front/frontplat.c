@@ -222,6 +222,15 @@ void xsim_front_xs_unwatch(void *ctx, const char *path)
 	xs_unwatch(x->xs, path, x->token);
 }
 
+int xsim_front_xs_rm(void *ctx, const char *path)
+{
+	struct xsim_front *x = ctx;
+
+	if (xs_rm(x->xs, XBT_NULL, path) || errno == ENOENT)
+		return 0;
+	return -errno;
+}
+
 int xsim_front_wait(void *ctx, int timeout_ms)
 {
 	struct xsim_front *x = ctx;

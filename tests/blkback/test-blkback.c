@@ -698,8 +698,11 @@ static void test_malformed(struct fe *f)
 	expect_status(f, mkreq(99, 0, 1, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR, "unknown op 99");
 	expect_status(f, mkreq(PVIO_BLKIF_OP_RESERVED_1, 0, 1, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR,
 		      "reserved op 4");
-	expect_status(f, mkreq(PVIO_BLKIF_OP_WRITE_BARRIER, 0, 1, f->data, 0, 7),
-		      PVIO_BLKIF_RSP_EOPNOTSUPP, "barrier (not advertised)");
+	rq = mkreq(PVIO_BLKIF_OP_WRITE_BARRIER, 0, 11, f->data, 0, 7);
+	rq.nr_segments = 12; /* refused: the queue must not stay blocked behind it */
+	expect_status(f, rq, PVIO_BLKIF_RSP_ERROR, "barrier, 12 segments");
+	expect_status(f, mkreq(PVIO_BLKIF_OP_WRITE_BARRIER, 0, 1, f->data, 5, 4), PVIO_BLKIF_RSP_ERROR,
+		      "barrier, first > last");
 	expect_status(f, mkreq(PVIO_BLKIF_OP_DISCARD, 0, 0, f->data, 0, 0), PVIO_BLKIF_RSP_EOPNOTSUPP,
 		      "discard (not advertised)");
 	expect_status(f, mkreq(PVIO_BLKIF_OP_READ, 0, 0, f->data, 0, 7), PVIO_BLKIF_RSP_ERROR, "read, 0 segments");
@@ -1215,6 +1218,307 @@ static void run_bad_options(uint32_t devid)
 	tapdisk_start_args(&v, "io_uring", s4k);
 	CHECK(tapdisk_wait(&v, TMO) == 1, "tapdisk served an image of 4 KiB blocks plus 512 bytes");
 	CHECK(log_has(&v, "is not a multiple of the 4096-byte logical sector"), "refusal not logged");
+	close(v.img_fd);
+}
+
+/* ---- multi-queue: hand-written keys, good and hostile ---------------------- */
+
+static void xrm(const char *path)
+{
+	xs_rm(xsg, XBT_NULL, path);
+}
+
+/* Forget every multi-queue key of @f's frontend dir. */
+static void mq_keys_clear(struct fe *f)
+{
+	char p[256];
+
+	fpath(f, p, sizeof(p), "multi-queue-num-queues");
+	xrm(p);
+	for (int i = 0; i < 6; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "queue-%d", i);
+		fpath(f, p, sizeof(p), k);
+		xrm(p);
+	}
+}
+
+/* The Linux blkfront layout for @nq rings q[0..nq): ring-page-order at
+ * the top, multi-queue-num-queues, queue-N/ring-ref[K] and
+ * queue-N/event-channel. */
+static void mq_write_keys(struct fe *q, unsigned nq)
+{
+	char p[256], k[64];
+
+	mq_keys_clear(&q[0]);
+	fe_write_keys(&q[0], "x86_64-abi"); /* top-level ring-page-order, protocol */
+	fpath(&q[0], p, sizeof(p), "multi-queue-num-queues");
+	xw(xsg, p, "%u", nq);
+	for (unsigned i = 0; i < nq; i++) {
+		for (unsigned r = 0; r < 1u << q[i].order; r++) {
+			if (q[i].order)
+				snprintf(k, sizeof(k), "queue-%u/ring-ref%u", i, r);
+			else
+				snprintf(k, sizeof(k), "queue-%u/ring-ref", i);
+			fpath(&q[0], p, sizeof(p), k);
+			xw(xsg, p, "%u", q[i].rrefs[r]);
+		}
+		snprintf(k, sizeof(k), "queue-%u/event-channel", i);
+		fpath(&q[0], p, sizeof(p), k);
+		xw(xsg, p, "%d", q[i].port);
+	}
+}
+
+/*
+ * tapdisk --max-queues 3: the key published; every hostile multi-queue
+ * value refused (logged, Closing, tapdisk alive); then 3 correct queues,
+ * each ring serving its own requests, answers on the ring they came from,
+ * and the per-queue stats.
+ */
+static void run_multiqueue(const char *engine, uint32_t devid)
+{
+	static const char *const args[] = { "--max-queues", "3", NULL };
+	static const struct { const char *key, *val, *logged; } bad[] = {
+		{ "multi-queue-num-queues", "0", "multi-queue-num-queues '0'" },
+		{ "multi-queue-num-queues", "4", "multi-queue-num-queues '4': not a number in 1..3" },
+		{ "multi-queue-num-queues", "4294967298", "multi-queue-num-queues '4294967298'" },
+		{ "multi-queue-num-queues", "two", "multi-queue-num-queues 'two'" },
+		{ "multi-queue-num-queues", "-2", "multi-queue-num-queues '-2'" },
+		{ "queue-1/event-channel", NULL, "queue-1/event-channel '': missing" },
+		{ "queue-1/event-channel", "0", "queue-1/event-channel '0'" },
+		{ "queue-0/ring-ref", NULL, "queue-0/ring-ref '': missing" },
+		{ "queue-1/ring-ref", "zz", "queue-1/ring-ref 'zz'" },
+		{ "queue-1/ring-ref", "99999999999", "queue-1/ring-ref '99999999999'" },
+		/* a single queue, but queue-0 keys as well: which ring is meant? */
+		{ "multi-queue-num-queues", "1", "queue-0 keys present with one queue" },
+	};
+	struct vbd v;
+	struct fe q[3];
+	char p[256], out[2048];
+
+	memset(q, 0, sizeof(q));
+	vbd_create(&v, devid, 0, "xvdh");
+	for (int i = 0; i < 3; i++)
+		q[i].v = &v;
+	fe_pages(&q[0]);
+	tapdisk_start_args(&v, engine, args);
+	printf("# %s: multi-queue, hostile keys\n", engine);
+	CHECK(be_state_wait(&q[0], 1u << 2) == 2, "backend not in InitWait");
+	snprintf(p, sizeof(p), "%s/multi-queue-max-queues", v.be);
+	CHECK(xr_int(xsg, p) == 3, "multi-queue-max-queues is not 3 with --max-queues 3");
+	for (int i = 0; i < 2; i++)
+		fe_ring_new(&q[i], 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(be_state_wait(&q[0], 1u << 2) == 2, "%s=%s: backend not in InitWait", bad[i].key,
+		      bad[i].val ? bad[i].val : "(missing)");
+		mq_write_keys(q, 2);
+		fpath(&q[0], p, sizeof(p), bad[i].key);
+		if (bad[i].val)
+			xw(xsg, p, "%s", bad[i].val);
+		else
+			xrm(p);
+		fe_state(&q[0], 3);
+		CHECK(be_state_wait(&q[0], 1u << 5) == 5, "%s=%s was not refused", bad[i].key,
+		      bad[i].val ? bad[i].val : "(missing)");
+		CHECK(log_has(&v, bad[i].logged), "log does not say: %s", bad[i].logged);
+		CHECK(tapdisk_alive(&v), "tapdisk died on %s", bad[i].key);
+		fe_state(&q[0], 6);
+		CHECK(be_state_wait(&q[0], 1u << 6) == 6, "backend not Closed after the frontend closed");
+		fe_state(&q[0], 1);
+	}
+	/* queue keys with num-queues absent: as ambiguous */
+	CHECK(be_state_wait(&q[0], 1u << 2) == 2, "backend not in InitWait");
+	mq_write_keys(q, 2);
+	fpath(&q[0], p, sizeof(p), "multi-queue-num-queues");
+	xrm(p);
+	fe_state(&q[0], 3);
+	CHECK(be_state_wait(&q[0], 1u << 5) == 5, "queue-0 keys without num-queues were not refused");
+	fe_state(&q[0], 6);
+	CHECK(be_state_wait(&q[0], 1u << 6) == 6, "backend not Closed");
+	fe_state(&q[0], 1);
+	for (int i = 0; i < 2; i++)
+		CHECK(fe_ring_free(&q[i]) == 0, "ring %d still mapped after refusals", i);
+
+	printf("# %s: multi-queue, 3 queues of 2-page rings\n", engine);
+	CHECK(be_state_wait(&q[0], 1u << 2) == 2, "backend not in InitWait");
+	for (int i = 0; i < 3; i++)
+		fe_ring_new(&q[i], 1);
+	mq_write_keys(q, 3);
+	fe_state(&q[0], 3);
+	CHECK(be_state_wait(&q[0], 1u << 4 | 1u << 5) == 4, "3 good queues: no connection");
+	fe_state(&q[0], 4);
+	CHECK(log_has(&v, "3 queue(s) of a 2-page ring"), "connect line does not say 3 queues");
+	/* a write on each ring, each read back on another ring */
+	for (int i = 0; i < 3; i++) {
+		memset(q[0].data[i].va, 0x31 + i, 4096);
+		struct pvio_blkif_request rq = mkreq(PVIO_BLKIF_OP_WRITE, 64 + 8 * i, 1, &q[0].data[i], 0, 7);
+		struct pvio_blkif_response rs = fe_do(&q[i], &rq);
+		CHECK(rs.id == rq.id && rs.status == 0, "queue %d: write status %d", i, rs.status);
+	}
+	for (int i = 0; i < 3; i++) {
+		struct fe *o = &q[(i + 1) % 3];
+		memset(q[0].data[3 + i].va, 0, 4096);
+		struct pvio_blkif_request rq = mkreq(PVIO_BLKIF_OP_READ, 64 + 8 * i, 1, &q[0].data[3 + i], 0, 7);
+		struct pvio_blkif_response rs = fe_do(o, &rq);
+		const uint8_t *b = q[0].data[3 + i].va;
+		CHECK(rs.id == rq.id && rs.status == 0 && b[0] == 0x31 + i && b[4095] == 0x31 + i,
+		      "queue %d: read of queue %d's write: status %d byte %#x", (i + 1) % 3, i, rs.status, b[0]);
+	}
+	/* many on all rings at once, each ring answers its own */
+	{
+		struct pvio_blkif_request rq[3][8];
+		struct pvio_blkif_response rs[8];
+		for (int i = 0; i < 3; i++) {
+			for (int k = 0; k < 8; k++)
+				rq[i][k] = mkreq(PVIO_BLKIF_OP_READ, (uint64_t)(8 * (8 * i + k)), 1,
+						 &q[0].data[8 * i / 3 + k % 8], 0, 7);
+			fe_send(&q[i], rq[i], 8);
+		}
+		for (int i = 0; i < 3; i++) {
+			int got = fe_collect(&q[i], rs, 8, TMO), ok = got == 8;
+			for (int k = 0; k < got; k++) {
+				int mine = 0;
+				for (int j = 0; j < 8; j++)
+					mine |= rs[k].id == rq[i][j].id;
+				ok = ok && mine && rs[k].status == 0;
+			}
+			CHECK(ok, "queue %d: %d of 8 answers, not all its own or not OK", i, got);
+		}
+	}
+	CHECK(tapctl(&v, "stats", out, sizeof(out)) == 0 && strstr(out, "\"queues\":{\"max\":3,\"count\":3,"),
+	      "stats do not show 3 queues: %s", out);
+	CHECK(strstr(out, "{\"requests\":10,") != NULL && strstr(out, "in_flight\":0") != NULL,
+	      "per-queue requests: %s", out);
+	/* a producer overrun on one ring disconnects the whole VBD */
+	{
+		struct pvio_ring_sring *sr = q[2].ring_va;
+		__atomic_store_n(&sr->req_prod, q[2].fr.req_prod_pvt + q[2].fr.nr_ents + 5, __ATOMIC_RELEASE);
+		pvio_evtchn_notify(gev, (evtchn_port_t)q[2].port);
+		CHECK(be_state_wait(&q[0], 1u << 5 | 1u << 6) == 5, "no Closing on queue 2's overrun");
+		CHECK(log_has(&v, "broke the ring (queue 2"), "overrun on queue 2 not logged");
+		fe_state(&q[0], 6);
+		CHECK(be_state_wait(&q[0], 1u << 6) == 6, "backend not Closed");
+		for (int i = 0; i < 3; i++)
+			CHECK(fe_ring_free(&q[i]) == 0, "ring %d still mapped after the disconnect", i);
+	}
+	CHECK(tapdisk_alive(&v), "tapdisk died");
+	CHECK(tapctl(&v, "destroy", out, sizeof(out)) == 0, "destroy: %s", out);
+	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after destroy");
+	close(v.img_fd);
+}
+
+/* ---- barriers: ordering, as Linux blkback ------------------------------------- */
+
+/* Index of response @id in @rs[0..n), or -1. */
+static int rs_pos(const struct pvio_blkif_response *rs, int n, uint64_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (rs[i].id == id)
+			return i;
+	return -1;
+}
+
+/*
+ * tapdisk runs the faulty engine holding every read and write 300 ms
+ * (flushes pass at once).  On one ring, in one push: writes W1 W2, a
+ * barrier B, then a read R and a write W3.  Responses come in completion
+ * order, so the order they arrive in is what the backend did:
+ *  - B after W1 and W2 (issued only once they completed, although its own
+ *    I/O is a flush that is not held, or a held write);
+ *  - R and W3 after B (not started before B was answered);
+ *  - B's data is in the image when its answer comes, and R reads it.
+ * A barrier without data (drain + flush) and one with data are both run;
+ * a refused barrier does not block the ring.  The wait is a deadline, the
+ * assertions are on order only.
+ */
+static void run_barrier(const char *engine, uint32_t devid)
+{
+	char eng[96], out[2048];
+	struct vbd v;
+	struct fe f;
+
+	snprintf(eng, sizeof(eng), "faulty:%s:count=0,delay=300", engine);
+	memset(&f, 0, sizeof(f));
+	vbd_create(&v, devid, 0, "xvdi");
+	f.v = &v;
+	fe_pages(&f);
+	tapdisk_start_args(&v, eng, NULL);
+	printf("# %s: barrier ordering (faulty engine, reads and writes held 300 ms)\n", engine);
+	CHECK(fe_connect(&f, 1, "x86_64-abi") == 4, "no connection");
+	{
+		char p[256];
+		snprintf(p, sizeof(p), "%s/feature-barrier", v.be);
+		CHECK(xr_int(xsg, p) == 1, "feature-barrier is not 1");
+	}
+	for (int withdata = 0; withdata < 2; withdata++) {
+		struct pvio_blkif_request rq[5];
+		struct pvio_blkif_response rs[5];
+		uint64_t bsec = 512 + 64 * (uint64_t)withdata;
+
+		memset(f.data[0].va, 0x41, 4096);
+		memset(f.data[1].va, 0x42, 4096);
+		memset(f.data[2].va, 0x43 + withdata, 4096);
+		memset(f.data[3].va, 0, 4096);
+		memset(f.data[4].va, 0x45, 4096);
+		rq[0] = mkreq(PVIO_BLKIF_OP_WRITE, bsec + 8, 1, &f.data[0], 0, 7);
+		rq[1] = mkreq(PVIO_BLKIF_OP_WRITE, bsec + 16, 1, &f.data[1], 0, 7);
+		rq[2] = mkreq(PVIO_BLKIF_OP_WRITE_BARRIER, bsec, withdata, &f.data[2], 0, 7);
+		rq[3] = mkreq(PVIO_BLKIF_OP_READ, withdata ? bsec : bsec + 8, 1, &f.data[3], 0, 7);
+		rq[4] = mkreq(PVIO_BLKIF_OP_WRITE, bsec + 24, 1, &f.data[4], 0, 7);
+		fe_send(&f, rq, 5);
+		int got = fe_collect(&f, rs, 5, TMO);
+		CHECK(got == 5, "barrier%s: %d of 5 answers", withdata ? " with data" : "", got);
+		int w1 = rs_pos(rs, got, rq[0].id), w2 = rs_pos(rs, got, rq[1].id),
+		    b = rs_pos(rs, got, rq[2].id), r = rs_pos(rs, got, rq[3].id),
+		    w3 = rs_pos(rs, got, rq[4].id);
+		CHECK(w1 >= 0 && w2 >= 0 && b >= 0 && r >= 0 && w3 >= 0, "an answer is missing");
+		CHECK(w1 < b && w2 < b, "barrier%s answered (position %d) before earlier writes (%d, %d)",
+		      withdata ? " with data" : "", b, w1, w2);
+		CHECK(r > b && w3 > b, "later requests (positions %d, %d) answered before the barrier%s (%d)",
+		      r, w3, withdata ? " with data" : "", b);
+		for (int i = 0; i < got; i++)
+			CHECK(rs[i].status == 0, "answer %d: status %d", i, rs[i].status);
+		CHECK(b >= 0 && rs[b].operation == PVIO_BLKIF_OP_WRITE_BARRIER, "barrier answer echoes op %u",
+		      b >= 0 ? rs[b].operation : 0);
+		const uint8_t *rb = f.data[3].va;
+		uint8_t want = withdata ? (uint8_t)(0x43 + withdata) : 0x41;
+		CHECK(rb[0] == want && rb[4095] == want, "read after the barrier saw %#x, want %#x", rb[0], want);
+		uint8_t img[4096];
+		CHECK(pread(v.img_fd, img, 4096, (off_t)(withdata ? bsec : bsec + 8) * 512) == 4096 &&
+		      img[0] == want && img[4095] == want, "barrier%s: image holds %#x, want %#x",
+		      withdata ? " with data" : "", img[0], want);
+	}
+	/* a refused barrier (segment count) does not leave the ring blocked */
+	{
+		struct pvio_blkif_request rq = mkreq(PVIO_BLKIF_OP_WRITE_BARRIER, 0, 11, f.data, 0, 7);
+		rq.nr_segments = 12;
+		struct pvio_blkif_response rs = fe_do(&f, &rq);
+		CHECK(rs.id == rq.id && rs.status == PVIO_BLKIF_RSP_ERROR, "bad barrier: status %d", rs.status);
+		check_still_serving(&f, "a refused barrier");
+	}
+	CHECK(tapctl(&v, "stats", out, sizeof(out)) == 0 && strstr(out, "\"barriers\":2,"),
+	      "stats do not count 2 barriers: %s", out);
+	CHECK(tapctl(&v, "destroy", out, sizeof(out)) == 0, "destroy: %s", out);
+	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after destroy");
+	close(v.img_fd);
+
+	/* --no-barrier: feature-barrier 0, a barrier answered EOPNOTSUPP */
+	static const char *const nob[] = { "--no-barrier", NULL };
+	memset(&f, 0, sizeof(f));
+	vbd_create(&v, devid + 16, 0, "xvdj");
+	f.v = &v;
+	fe_pages(&f);
+	tapdisk_start_args(&v, engine, nob);
+	CHECK(fe_connect(&f, 0, "x86_64-abi") == 4, "--no-barrier: no connection");
+	{
+		char p[256];
+		snprintf(p, sizeof(p), "%s/feature-barrier", v.be);
+		CHECK(xr_int(xsg, p) == 0, "feature-barrier is not 0 with --no-barrier");
+	}
+	expect_status(&f, mkreq(PVIO_BLKIF_OP_WRITE_BARRIER, 0, 1, f.data, 0, 7), PVIO_BLKIF_RSP_EOPNOTSUPP,
+		      "barrier (not advertised)");
+	CHECK(tapctl(&v, "destroy", out, sizeof(out)) == 0, "destroy: %s", out);
+	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after destroy");
 	close(v.img_fd);
 }
 
@@ -1770,6 +2074,8 @@ int main(int argc, char **argv)
 		run_indirect_off(engine, 51776);
 		run_sector4k(engine, 51792);
 		run_bad_options(51808);
+		run_multiqueue(engine, 51824);
+		run_barrier(engine, 51840);
 	}
 
 	pvio_evtchn_close(gev);

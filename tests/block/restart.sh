@@ -3,13 +3,18 @@
 # restarts it, blkfront reconnects and resubmits what was in flight, the
 # workload completes, and every acknowledged write reads back (pvblk checks
 # each read against its model, then flushes and reads the whole range back).
+# With QUEUES=N the guest uses N rings (tapdisk offers one per online CPU):
+# every queue's in-flight requests are resubmitted on the new connection.
 . "$(dirname "$0")/lib.sh"
 MB=$((1024 * 1024))
 truncate -s $((32 * MB)) "$XENSIM_DIR/disk.img"
 dom=$("$XENSIM" domain create restart-guest --memory 64)
 start_tapback
 "$XENSIM" vbd attach "$dom" "$XENSIM_DIR/disk.img" >/dev/null || fail "attach"
-guest "$dom" "$PVBLK" verify --random 30000 --fresh --seed 11 --length $((16 * MB)) > "$XENSIM_DIR/verify.out" 2>&1 &
+qargs=""
+[ -n "${QUEUES:-}" ] && qargs="--queues $QUEUES"
+# shellcheck disable=SC2086
+guest "$dom" "$PVBLK" $qargs verify --random 30000 --fresh --seed 11 --length $((16 * MB)) > "$XENSIM_DIR/verify.out" 2>&1 &
 work=$!
 # wait until the workload is well under way (the tapdisk has served 300
 # requests), then kill it
@@ -36,4 +41,9 @@ new=$(tapdisk_pids)
 [ -n "$new" ] && [ "$new" != "$old" ] || fail "tapdisk was not restarted (old $old, new $new)"
 grep -q "reconnect\|InitWait" "$XENSIM_DIR/tapback.log" || fail "no reconnect logged"
 grep -q "restart" "$XENSIM_DIR/tapback.log" || fail "tapback did not log the restart"
-echo "PASS: tapdisk $old killed, $new took over"
+if [ -n "${QUEUES:-}" ]; then
+    want=$(nproc); [ "$want" -gt "$QUEUES" ] && want=$QUEUES; [ "$want" -gt 16 ] && want=16
+    got=$("$TAPCTL" stats "$dom" 51712 | python3 -c 'import json,sys; print(json.load(sys.stdin)["queues"]["count"])')
+    [ "$got" = "$want" ] || fail "the new tapdisk served $got queues, want $want"
+fi
+echo "PASS: tapdisk $old killed, $new took over${QUEUES:+ ($QUEUES queues asked)}"

@@ -254,6 +254,7 @@ int pvio_evtchn_unmask(struct pvio_evtchn *e, evtchn_port_t port)
 /* ---- fake xenbus half (same disconnect rules as xenbus.c) ------------- */
 
 static unsigned broken_seen;
+static uint32_t taken_seen; /* the ring's req_cons, kept across a disconnect */
 
 int bb_xenbus_start(struct pvio_blkback *bb)
 {
@@ -270,6 +271,8 @@ void bb_xenbus_eval(struct pvio_blkback *bb)
 }
 void bb_xenbus_idle(struct pvio_blkback *bb)
 {
+	if (bb->q)
+		taken_seen = bb->q[0].br.req_cons;
 	if (bb->pending_disconnect) {
 		bb->pending_disconnect = false;
 		bb_ring_disconnect(bb);
@@ -386,7 +389,7 @@ pages:;
 	/* XSA-155: the frontend rewrites the request slot while the backend
 	 * works on it; everything must come from the private copy. */
 	if (op != PVIO_BLKBACK_FLUSH && r->bb->connected) {
-		uint32_t idx = r->bb->br.req_cons - 1;
+		uint32_t idx = r->q->br.req_cons - 1;
 		memset(slot(idx), 0xee, S.entry_size);
 		fe_wrote(idx);
 	}
@@ -470,10 +473,17 @@ static void fe_wrote(uint32_t idx)
 static uint64_t responses_seen;
 
 
-/* Requests the backend copied off the ring (br survives a disconnect). */
+/* Requests the backend copied off the ring (kept across a disconnect,
+ * which frees the queue). */
+static unsigned barrier_waiting(const struct pvio_blkback *bb)
+{
+	return bb->q && bb->q[0].barrier && !bb->q[0].barrier_issued;
+}
 static uint64_t requests_taken(struct pvio_blkback *bb)
 {
-	return bb->br.req_cons;
+	if (bb->q)
+		taken_seen = bb->q[0].br.req_cons;
+	return taken_seen;
 }
 
 static void consume_responses(struct pvio_blkback *bb)
@@ -622,7 +632,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ev_loop *loop;
 	uint8_t h = fz_u8(&in);
 	unsigned order = (h >> 1) & 3;
-	uint32_t refs[16] = { 0 };
+	uint32_t refs[16] = { 0 }, port = 3;
 	int err;
 
 	uint8_t h2 = fz_u8(&in);
@@ -671,10 +681,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bb->persistent = S.persistent = (h & 128) != 0;
 	bb->xgt = (xengnttab_handle *)&evtchn_dummy;
 	expect_ring = true;
-	err = bb_ring_connect(bb, order, refs, 3, S.x86_32 ? BB_PROTO_X86_32 : BB_PROTO_NATIVE);
+	taken_seen = 0;
+	err = bb_ring_connect(bb, order, 1, refs, &port, S.x86_32 ? BB_PROTO_X86_32 : BB_PROTO_NATIVE);
 	FZ_CHECK(err == 0, "connect: %d", err);
-	S.nr_ents = bb->br.nr_ents;
-	S.entry_size = bb->br.entry_size;
+	S.nr_ents = bb->q[0].br.nr_ents;
+	S.entry_size = bb->q[0].br.entry_size;
 
 	for (unsigned step = 0; step < MAX_STEPS && fz_left(&in); step++) {
 		uint8_t op = fz_u8(&in);
@@ -707,9 +718,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				sring()->req_event = fz_u32(&in);
 			break;
 		case 4: /* event: delivered only while unmasked, as the evtchn layer does */
-			if (!evt_masked) {
+			if (!evt_masked && bb->q) {
 				evt_masked = evt_late_eoi;
-				bb_event_notified(bb);
+				bb_event_notified(&bb->q[0]);
 			}
 			break;
 		case 5: /* complete one in-flight request */
@@ -737,7 +748,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				pvio_blkback_unpause(bb);
 			break;
 		}
-		FZ_CHECK(bb->st.in_flight == S.npend || S.sync,
+		/* a barrier waiting for earlier requests is the core's, not the daemon's */
+		FZ_CHECK(bb->st.in_flight == S.npend + barrier_waiting(bb) || S.sync,
 			 "core counts %u in flight, daemon holds %u", bb->st.in_flight, S.npend);
 	}
 	/* Wind down like a daemon: finish all I/O, let the loop push. */
@@ -755,13 +767,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* late EOI (XSA-332): a delivered event is always ended, by the round
 	 * or by a storm backoff's timer; a port masked for good would stall
 	 * the frontend */
-	FZ_CHECK(!bb->connected || !evt_masked || bb->round_pending || ev_is_active(&bb->eoi_timer),
+	FZ_CHECK(!bb->connected || !evt_masked || bb->q[0].round_pending ||
+			 ev_is_active(&bb->q[0].eoi_timer),
 		 "event channel left masked with no round pending and no backoff running");
-	FZ_CHECK(nmaps == bb->pg_n, "%u segment mappings left after all requests completed, %u cached",
-		 nmaps, bb->pg_n);
-	for (uint32_t i = 0; i < bb->pg_n; i++)
-		FZ_CHECK(bb->pg[i].users == 0, "persistent grant %u busy with nothing in flight",
-			 bb->pg[i].gref);
+	uint32_t pg_n = bb->q ? bb->q[0].pg_n : 0;
+	FZ_CHECK(nmaps == pg_n, "%u segment mappings left after all requests completed, %u cached",
+		 nmaps, pg_n);
+	for (uint32_t i = 0; i < pg_n; i++)
+		FZ_CHECK(bb->q[0].pg[i].users == 0, "persistent grant %u busy with nothing in flight",
+			 bb->q[0].pg[i].gref);
 	pvio_blkback_destroy(bb);
 	FZ_CHECK(!ring_mapped, "ring still mapped after destroy");
 	FZ_CHECK(nmaps == 0, "mappings leaked");

@@ -26,11 +26,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: pvblk [--vdev xvdX|DEVID] [--no-persistent] [--ring-order 0..4]\n"
-		"             [--max-indirect N | --no-indirect] COMMAND [OPTIONS]\n"
+		"             [--max-indirect N | --no-indirect] [--queues N] COMMAND [OPTIONS]\n"
 		"Run inside a guest: xensim run DOMID -- pvblk ...\n"
 		"  --max-indirect N  use indirect descriptors of up to N segments (12..4096,\n"
 		"                    default 256: a 1 MiB I/O in one request) when the backend\n"
 		"                    offers them; --no-indirect (or 0): 11 segments per request\n"
+		"  --queues N        use up to N rings (1..16, default 1) when the backend offers\n"
+		"                    multi-queue-max-queues; I/Os are spread round-robin\n"
 		"Commands (each takes --help):\n"
 		"  info    [--json]                          disk geometry and features\n"
 		"  read    --offset B --length B [--out F]   read bytes (to stdout by default)\n"
@@ -165,24 +167,28 @@ static int cmd_info(int argc, char **argv)
 		printf("{\"devid\": %u, \"frontend\": \"%s\", \"sectors\": %" PRIu64 ", \"bytes\": %" PRIu64
 		       ", \"sector_size\": %u, \"physical_sector_size\": %u, \"readonly\": %s"
 		       ", \"flush\": %s, \"barrier\": %s, \"persistent\": %s, \"discard\": %s, \"ring_order\": %u, \"ring_slots\": %u"
-		       ", \"max_inflight\": %u, \"max_indirect_segments\": %u, \"backend_id\": %u}\n",
+		       ", \"max_inflight\": %u, \"max_indirect_segments\": %u, \"queues\": %u"
+		       ", \"max_queues_offered\": %u, \"backend_id\": %u}\n",
 		       i->devid, pvio_blkfront_xensim_dir(d.x), i->sectors, i->sectors * 512,
 		       i->sector_size, i->physical_sector_size, i->readonly ? "true" : "false",
 		       i->flush ? "true" : "false", i->barrier ? "true" : "false",
 		       i->persistent ? "true" : "false", i->discard ? "true" : "false", i->ring_order,
-		       i->ring_slots, i->max_inflight, i->max_indirect_segments, i->backend_id);
+		       i->ring_slots, i->max_inflight, i->max_indirect_segments, i->nr_queues,
+		       i->max_queues_offered, i->backend_id);
 	else
 		printf("device %u (%s)\n  size: %" PRIu64 " bytes (%" PRIu64 " sectors of 512)\n"
 		       "  sector size: %u, physical: %u\n  read-only: %s, flush: %s, barrier: %s, persistent grants: %s, discard: %s\n"
 		       "  ring: order %u, %u slots; up to %u requests in flight; backend domain %u\n"
-		       "  indirect descriptors: %s%u segments per request\n",
+		       "  indirect descriptors: %s%u segments per request\n"
+		       "  queues: %u (backend offers %u)\n",
 		       i->devid, pvio_blkfront_xensim_dir(d.x), i->sectors * 512, i->sectors,
 		       i->sector_size, i->physical_sector_size, i->readonly ? "yes" : "no",
 		       i->flush ? "yes" : "no", i->barrier ? "yes" : "no", i->persistent ? "yes" : "no",
 		       i->discard ? "yes" : "no", i->ring_order,
 		       i->ring_slots, i->max_inflight, i->backend_id,
 		       i->max_indirect_segments ? "" : "off, ",
-		       i->max_indirect_segments ? i->max_indirect_segments : 11u);
+		       i->max_indirect_segments ? i->max_indirect_segments : 11u, i->nr_queues,
+		       i->max_queues_offered);
 	return dev_close(&d);
 }
 
@@ -776,7 +782,8 @@ int main(int argc, char **argv)
 {
 	static const struct option o[] = { { "vdev", 1, 0, 'v' }, { "no-persistent", 0, 0, 'P' },
 					   { "ring-order", 1, 0, 'O' }, { "max-indirect", 1, 0, 'I' },
-					   { "no-indirect", 0, 0, 'N' }, { "help", 0, 0, 'h' }, { 0 } };
+					   { "no-indirect", 0, 0, 'N' }, { "queues", 1, 0, 'Q' },
+					   { "help", 0, 0, 'h' }, { 0 } };
 	uint64_t mi;
 	int c;
 
@@ -802,6 +809,13 @@ int main(int argc, char **argv)
 			open_cfg.max_indirect_segments = (unsigned)mi;
 			break;
 		case 'N': open_cfg.max_indirect_segments = 0; break;
+		case 'Q':
+			if (parse_size(optarg, &mi) || mi < 1 || mi > PVIO_BLKFRONT_MAX_QUEUES) {
+				fprintf(stderr, "pvblk: --queues takes 1..%d\n", PVIO_BLKFRONT_MAX_QUEUES);
+				return 2;
+			}
+			open_cfg.max_queues = (unsigned)mi;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -35,6 +35,22 @@
  *    and only the private copy is validated and used (XSA-155).  The
  *    response echoes indirect_op (READ/WRITE), as Linux blkback does and
  *    Linux blkfront checks.
+ *  - Multi-queue (multi-queue-max-queues / multi-queue-num-queues): offered
+ *    up to cfg.max_queues (0: the key is not published and only the flat
+ *    single-ring layout is read, as an old backend).  With num-queues N > 1
+ *    the frontend's keys are read from queue-0 .. queue-(N-1) exactly as
+ *    Linux blkfront writes them (ring-ref[K] and event-channel per queue,
+ *    ring-page-order shared at the top); every queue gets its own ring,
+ *    port, request slots and persistent-grant cache (as Linux keeps them
+ *    per ring) and all are served on the caller's one loop thread, so there
+ *    is no lock anywhere.  Refused with a log: num-queues 0, above the
+ *    offer, not a number, a missing or garbage queue-N key, and queue-N
+ *    keys next to a num-queues of 1 (which layout would be meant?).
+ *  - Barriers (feature-barrier 1, BLKIF_OP_WRITE_BARRIER), per queue, as
+ *    Linux blkback did: intake on that queue stops at the barrier; once
+ *    every request taken before it has completed, its data (if any) is
+ *    written and then flushed (so it and everything before it is durable),
+ *    only then is it answered and the queue's intake resumed.
  *  - Sector sizes: `sectors`, sector_number and first/last_sect are always
  *    in 512-byte units (Linux's reading of io/blkif.h); `sector-size` is the
  *    logical block (512 or 4096).  With 4096, requests whose start or any
@@ -43,7 +59,8 @@
  * Memory: every request slot (one per ring entry) gets its segment arrays
  * at connect time, sized for the largest request offered; nothing is
  * allocated per request.  At the largest ring (order 4, 512 slots) and 256
- * indirect segments that is 512 * 256 * 26 bytes = 3.3 MiB per VBD.
+ * indirect segments that is 512 * 256 * 26 bytes = 3.3 MiB per queue (a
+ * frontend asking for 16 such queues costs 53 MiB; the offer bounds it).
  *
  * All functions return 0 or a negative errno unless stated, and leave errno
  * alone.
@@ -61,6 +78,8 @@ struct pvio_blkback;
  * arrays must hold (BLKIF_MAX_SEGMENTS_PER_REQUEST without indirect). */
 #define PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS 256
 #define PVIO_BLKBACK_MAX_SEGMENTS PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS
+/* The most queues (rings) one VBD can have. */
+#define PVIO_BLKBACK_MAX_QUEUES 16
 struct pvio_blkback_req;
 
 /* What a request asks the daemon to do. */
@@ -133,6 +152,16 @@ struct pvio_blkback_config {
 	 * answered EOPNOTSUPP), else indirect requests of 1..this many
 	 * segments; values above PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS are clamped. */
 	unsigned max_indirect_segments;
+	/* multi-queue-max-queues to offer: 0 = do not publish the key (one
+	 * ring, flat keys only), else 1..PVIO_BLKBACK_MAX_QUEUES (clamped).
+	 * tapdisk's default is the number of online CPUs, as Linux blkback. */
+	unsigned max_queues;
+	/* Nonzero: do not offer feature-barrier (BLKIF_OP_WRITE_BARRIER is
+	 * then answered EOPNOTSUPP). */
+	int no_barrier;
+	/* Nonzero: publish feature-flush-cache 0 (FLUSH_DISKCACHE answered
+	 * EOPNOTSUPP), so a frontend falls back to barriers (tests). */
+	int no_flush_cache;
 	const struct pvio_blkback_io_ops *ops;
 	void *ops_ctx;
 	/* Optional: state changes (may call pvio_blkback_* except destroy). */
@@ -170,6 +199,18 @@ struct pvio_blkback_stats {
 	uint32_t max_indirect_segments;	     /* offered (0: none) */
 	uint32_t sector_size;		     /* logical, as published */
 	uint64_t lat_hist[PVIO_BLKBACK_LAT_BUCKETS]; /* completed requests by latency */
+	uint64_t barriers;		     /* WRITE_BARRIER requests completed OK (also in reqs) */
+	uint32_t nr_queues;		     /* rings of the current (or last) connection */
+	uint32_t max_queues;		     /* offered (0: key not published) */
+};
+
+/* One queue's share (pvio_blkback_get_queue_stats). */
+struct pvio_blkback_queue_stats {
+	uint64_t requests;		     /* taken off this ring */
+	uint64_t notifies_sent;
+	uint64_t events;		     /* event-channel deliveries */
+	uint64_t barriers;		     /* barriers taken on this ring */
+	uint32_t in_flight;
 };
 
 enum pvio_blkback_state {
@@ -224,6 +265,10 @@ void pvio_blkback_shutdown(struct pvio_blkback *bb, const char *why);
 
 /* Counters and current state (copied out). */
 void pvio_blkback_get_stats(const struct pvio_blkback *bb, struct pvio_blkback_stats *st);
+/* Queue @qi's counters (0..nr_queues-1 of the current or last
+ * connection; reset at each connect); -ENOENT if there is no such queue. */
+int pvio_blkback_get_queue_stats(const struct pvio_blkback *bb, unsigned qi,
+				 struct pvio_blkback_queue_stats *st);
 enum pvio_blkback_state pvio_blkback_state(const struct pvio_blkback *bb);
 uint32_t pvio_blkback_frontend_id(const struct pvio_blkback *bb);
 /* Name of a state for logs and JSON ("initwait", "connected", ...). */

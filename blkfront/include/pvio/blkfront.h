@@ -20,6 +20,16 @@
  * (writes) and out (reads), so callers' buffers need no alignment and no
  * guest page is ever shared that does not belong to blkfront (XSA-403).
  *
+ * Multi-queue (io/blkif.h multi-queue-max-queues / -num-queues): with
+ * cfg.max_queues > 1 and a backend that offers more than one queue,
+ * min(the two) rings are set up, each with its own event channel, keyed
+ * exactly as Linux blkfront does (multi-queue-num-queues, then
+ * queue-N/ring-ref[K] and queue-N/event-channel; ring-page-order at the
+ * top).  With one queue the flat keys are written as before.  Request
+ * slots and bounce pages are shared; each user I/O goes to one queue:
+ * round-robin with pvio_blkfront_submit(), or the one the caller names
+ * with pvio_blkfront_submit_on() (e.g. one queue per guest CPU).
+ *
  * Sector sizes: `sectors` and every sector number here are 512-byte units
  * (as Linux); the backend's `sector-size` (a power of two, 512..32768)
  * is the logical block every I/O must be a whole number of, and
@@ -63,7 +73,7 @@
 #define PVIO_BLKFRONT_ETIMEDOUT 110
 
 /* Bits returned by ops->wait and accepted by pvio_blkfront_process(). */
-#define PVIO_BLKFRONT_EV_EVTCHN 1u /* our event channel fired */
+#define PVIO_BLKFRONT_EV_EVTCHN 1u /* one of our event channels (one per queue) fired */
 #define PVIO_BLKFRONT_EV_XS 2u	   /* a xenstore watch fired */
 
 /*
@@ -112,6 +122,11 @@ struct pvio_blkfront_ops {
 	 * between the caller's buffers and the granted bounce pages, never
 	 * for ring entries; NULL: a word-at-a-time loop. */
 	void (*copy)(void *ctx, void *dst, const void *src, size_t n);
+	/* Optional: remove @path and everything under it (absent is fine).
+	 * Used to drop queue-N keys of an earlier multi-queue connection
+	 * before publishing a single ring, which a backend would otherwise
+	 * refuse as ambiguous.  NULL: not done. */
+	int (*xs_rm)(void *ctx, const char *path);
 };
 
 /* Tunables; zero means the default. */
@@ -131,7 +146,13 @@ struct pvio_blkfront_config {
 	 * holds max(max_slots * 11, 4 * the negotiated limit) pages (4 MiB
 	 * with 256), plus one indirect page per slot. */
 	unsigned max_indirect_segments;
+	/* Most queues (rings) to use: 0 or 1 = one ring (the flat keys, as
+	 * before multi-queue); up to PVIO_BLKFRONT_MAX_QUEUES.  Used as
+	 * min(this, the backend's multi-queue-max-queues). */
+	unsigned max_queues;
 };
+
+#define PVIO_BLKFRONT_MAX_QUEUES 16
 
 /* What the backend published, validated. */
 struct pvio_blkfront_info {
@@ -150,6 +171,8 @@ struct pvio_blkfront_info {
 	unsigned max_inflight;	/* request slots (one ring request each) */
 	unsigned max_indirect_segments; /* negotiated segments per indirect request;
 					 * 0: indirect not used (11 per request) */
+	unsigned nr_queues;	/* rings in use (1 unless multi-queue was negotiated) */
+	unsigned max_queues_offered; /* the backend's multi-queue-max-queues (0: absent) */
 	uint16_t backend_id;
 	uint32_t devid;
 };
@@ -199,6 +222,7 @@ struct pvio_blkfront_io {
 	unsigned chunks_;   /* ring requests in flight */
 	int status_;
 	bool inq_;	    /* still has chunks to split off */
+	unsigned queue_;    /* the queue its requests go on */
 };
 
 /*
@@ -245,6 +269,14 @@ unsigned pvio_blkfront_inflight(const struct pvio_blkfront *bf);
  * cache to flush).
  */
 int pvio_blkfront_submit(struct pvio_blkfront *bf, struct pvio_blkfront_io *io);
+/*
+ * pvio_blkfront_submit_on - as pvio_blkfront_submit, on queue @queue
+ * (taken modulo the queues in use, so a caller may pass its CPU number;
+ * the count can change across a backend restart).  Requests of one queue
+ * are produced in submission order; there is no order between queues.
+ */
+int pvio_blkfront_submit_on(struct pvio_blkfront *bf, struct pvio_blkfront_io *io,
+			    unsigned queue);
 
 /*
  * pvio_blkfront_process - handle @events (PVIO_BLKFRONT_EV_* bits, from

@@ -43,6 +43,8 @@ int xsim_front_xs_read(void *ctx, const char *path, char *buf, size_t size);
 int xsim_front_xs_write_many(void *ctx, unsigned n, const char *const *paths, const char *const *vals);
 int xsim_front_xs_watch(void *ctx, const char *path);
 void xsim_front_xs_unwatch(void *ctx, const char *path);
+/* Remove @path and its children; 0 also when it was absent. */
+int xsim_front_xs_rm(void *ctx, const char *path);
 int xsim_front_wait(void *ctx, int timeout_ms);
 uint64_t xsim_front_now_ms(void *ctx);
 
