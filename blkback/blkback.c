@@ -70,6 +70,7 @@ void bb_queue_watchers_stop(struct bb_queue *q)
 {
 	ev_idle_stop(q->bb->loop, &q->kick_idle);
 	ev_timer_stop(q->bb->loop, &q->eoi_timer);
+	ev_idle_stop(q->bb->loop, &q->poll_idle);
 }
 
 static void broken_cb(struct ev_loop *loop, ev_idle *w, int revents)
@@ -104,6 +105,8 @@ int pvio_blkback_create(struct ev_loop *loop, const struct pvio_blkback_config *
 		bb->cfg.max_ring_page_order = PVIO_RING_MAX_ORDER;
 	if (bb->cfg.max_queues > PVIO_BLKBACK_MAX_QUEUES)
 		bb->cfg.max_queues = PVIO_BLKBACK_MAX_QUEUES;
+	if (bb->cfg.poll_us > PVIO_BLKBACK_MAX_POLL_US)
+		bb->cfg.poll_us = PVIO_BLKBACK_MAX_POLL_US;
 	if (bb->cfg.max_indirect_segments > PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS)
 		bb->cfg.max_indirect_segments = PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS;
 	if (!bb->cfg.sector_size)
@@ -282,6 +285,7 @@ void pvio_blkback_get_stats(const struct pvio_blkback *bb, struct pvio_blkback_s
 	st->ring_order = bb->connected ? bb->ring_order : 0;
 	st->nr_queues = bb->stat_queues;
 	st->max_queues = bb->cfg.max_queues;
+	st->poll_us = bb->cfg.poll_us;
 }
 
 int pvio_blkback_get_queue_stats(const struct pvio_blkback *bb, unsigned qi,

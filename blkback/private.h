@@ -108,6 +108,11 @@ struct bb_queue {
 	bool round_pending;		/* the round budget ran out: more on the next loop pass */
 	unsigned spurious_run;		/* events in a row that brought no request */
 	ev_timer eoi_timer;		/* running: a storm backoff, the port stays masked */
+	/* adaptive polling (cfg.poll_us): the port stays masked and poll_idle
+	 * looks at the ring until poll_until passes with nothing new */
+	bool polling;
+	double poll_until;		/* CLOCK_MONOTONIC seconds */
+	ev_idle poll_idle;
 	struct pvio_blkback_queue_stats *st; /* bb->qst[idx] */
 };
 

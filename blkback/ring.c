@@ -576,8 +576,10 @@ int bb_ring_work(struct bb_queue *q)
 	q->in_work = true;
 	for (;;) {
 		int n = pvio_ring_back_poll_requests(&q->br);
-		if (n == 0)
-			n = pvio_ring_back_final_check(&q->br); /* arms req_event */
+		/* arms req_event, unless polling: then the frontend need not
+		 * notify, we look again anyway (event.c) */
+		if (n == 0 && !q->polling)
+			n = pvio_ring_back_final_check(&q->br);
 		if (n < 0) {
 			broken = true;
 			break;

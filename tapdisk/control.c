@@ -170,6 +170,8 @@ static void stats_json(struct td *td, struct out *o)
 	put(o, ",\"events\":{\"spurious\":%llu,\"backoffs\":%llu}", (unsigned long long)st.events_spurious,
 	    (unsigned long long)st.event_backoffs);
 	put(o, ",\"barriers\":%llu", (unsigned long long)st.barriers);
+	put(o, ",\"polling\":{\"us\":%u,\"periods\":%llu,\"requests\":%llu}", st.poll_us,
+	    (unsigned long long)st.polls, (unsigned long long)st.poll_requests);
 	/* per queue (multi-queue-num-queues): how the guest spreads its I/O */
 	put(o, ",\"queues\":{\"max\":%u,\"count\":%u,\"per_queue\":[", st.max_queues, st.nr_queues);
 	for (unsigned i = 0; td->bb && i < st.nr_queues; i++) {

@@ -78,6 +78,8 @@ struct pvio_blkback;
  * arrays must hold (BLKIF_MAX_SEGMENTS_PER_REQUEST without indirect). */
 #define PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS 256
 #define PVIO_BLKBACK_MAX_SEGMENTS PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS
+/* Longest adaptive-polling window (cfg.poll_us). */
+#define PVIO_BLKBACK_MAX_POLL_US 10000
 /* The most queues (rings) one VBD can have. */
 #define PVIO_BLKBACK_MAX_QUEUES 16
 struct pvio_blkback_req;
@@ -162,6 +164,14 @@ struct pvio_blkback_config {
 	/* Nonzero: publish feature-flush-cache 0 (FLUSH_DISKCACHE answered
 	 * EOPNOTSUPP), so a frontend falls back to barriers (tests). */
 	int no_flush_cache;
+	/* Adaptive polling (blktap's adaptive ring polling): after a round
+	 * that took requests, keep the queue's event channel masked and look
+	 * at the ring from the loop's idle time for up to this many
+	 * microseconds since the last request found; when it stays empty that
+	 * long, arm req_event and unmask (events again).  Trades CPU for fewer
+	 * notifications and wake-ups on a busy ring.  0: off (default);
+	 * clamped to PVIO_BLKBACK_MAX_POLL_US. */
+	unsigned poll_us;
 	const struct pvio_blkback_io_ops *ops;
 	void *ops_ctx;
 	/* Optional: state changes (may call pvio_blkback_* except destroy). */
@@ -202,6 +212,9 @@ struct pvio_blkback_stats {
 	uint64_t barriers;		     /* WRITE_BARRIER requests completed OK (also in reqs) */
 	uint32_t nr_queues;		     /* rings of the current (or last) connection */
 	uint32_t max_queues;		     /* offered (0: key not published) */
+	uint64_t polls;			     /* adaptive polling: busy periods polled */
+	uint64_t poll_requests;		     /* requests found by polling, without an event */
+	uint32_t poll_us;		     /* polling window (0: off) */
 };
 
 /* One queue's share (pvio_blkback_get_queue_stats). */
