@@ -8,6 +8,13 @@
             level written) whose view is the same data
   pvio-nbd  fio's nbd engine -> nbdkit pvio plugin in the guest -> blkfront -> tapdisk
   qemu-nbd  fio's nbd engine -> qemu-nbd serving the same file (the peer)
+  pvio-mq   (--queues N) pvio with the guest on N rings
+  pvio-poll (--poll-us N) pvio from a tapdisk with adaptive ring polling
+  pvio-no-X (--off X) pvio with feature X switched off
+
+and the transport rows: tapdisk's null engine (no I/O) at --transport-qd,
+with CPU per I/O and notifications per request (and qdN-poll rows with
+--poll-us),
 
 for 4 KiB random read and write at queue depth 1 and 32 and 1 MiB sequential
 read and write; each pvio figure also as a ratio to the limit (the VHD
@@ -106,6 +113,20 @@ def pvblk_bench(xensim, pvblk, tapctl, env, dom, vdev, devid, extra, rw, bs, qd,
     return r
 
 
+POLL_DEVID = "51760"  # xvdd: the disk served by a polling tapdisk
+
+
+def tapdisk_wrapper(tmp, tapdisk, poll_us):
+    """A --tapdisk for pvio-tapback that adds --poll-us to the tapdisk of
+    xvdd only, so one run has the same image with and without polling."""
+    w = os.path.join(tmp, "tapdisk-poll")
+    with open(w, "w") as f:
+        f.write('#!/bin/sh\ncase " $* " in *"/%s "*) exec "%s" "$@" --poll-us %d;; esac\nexec "%s" "$@"\n'
+                % (POLL_DEVID, tapdisk, poll_us, tapdisk))
+    os.chmod(w, 0o755)
+    return w
+
+
 def transport(a, xensim, tapback, pvblk, tapctl):
     """The transport alone: tapdisk's null engine (completes at once, moves
     no data) under pvblk bench, 4 KiB random reads at each queue depth."""
@@ -119,14 +140,20 @@ def transport(a, xensim, tapback, pvblk, tapctl):
     try:
         run([xensim, "start"], env=env)
         dom = run([xensim, "domain", "create", "bench-null", "--memory", "256"], env=env).strip()
+        tbargs = ["--tapdisk", tapdisk_wrapper(tmp, a.tapdisk, a.poll_us)] if a.poll_us else []
         tb = subprocess.Popen([xensim, "run", "0", "--", tapback, "--engine", "null", "--no-nbd",
-                               "--log", os.path.join(tmp, "tapback.log")], env=env)
+                               "--log", os.path.join(tmp, "tapback.log")] + tbargs, env=env)
         devid = run([xensim, "vbd", "attach", dom, img, "--vdev", "xvda"], env=env).strip()
+        if a.poll_us:
+            run([xensim, "vbd", "attach", dom, img, "--vdev", "xvdd"], env=env)
         run([xensim, "run", dom, "--", pvblk, "info"], env=env)
         for qd in [int(q) for q in a.transport_qd.split(",") if q]:
             log("blkbench: transport qd%d" % qd)
             res["qd%d" % qd] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvda", devid, [],
                                            "randread", 4096, qd, a.time)
+            if a.poll_us:
+                res["qd%d-poll" % qd] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvdd", POLL_DEVID, [],
+                                                    "randread", 4096, qd, a.time)
     finally:
         if tb:
             tb.send_signal(signal.SIGTERM)
@@ -156,8 +183,9 @@ def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl
     try:
         run([xensim, "start"], env=env)
         dom = run([xensim, "domain", "create", "bench", "--memory", "256"], env=env).strip()
+        tbargs = ["--tapdisk", tapdisk_wrapper(tmp, a.tapdisk, a.poll_us)] if a.poll_us else []
         procs.append(subprocess.Popen([xensim, "run", "0", "--", tapback, "--engine", a.engine,
-                                       "--log", os.path.join(tmp, "tapback.log")], env=env))
+                                       "--log", os.path.join(tmp, "tapback.log")] + tbargs, env=env))
         log("blkbench: writing a %d MiB image at %s" % (a.size, img))
         run(["fio", "--name=fill", "--rw=write", "--bs=1m", "--size=%d" % size, "--filename=" + img,
              "--ioengine=psync", "--direct=1", "--output-format=terse"])
@@ -184,6 +212,8 @@ def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl
             devids["pvio-vhd"] = run([xensim, "vbd", "attach", dom, dyn, "--vdev", "xvdb"], env=env).strip()
             devids["pvio-chain3"] = run([xensim, "vbd", "attach", dom, leaf, "--vdev", "xvdc"], env=env).strip()
         devids["pvio"] = run([xensim, "vbd", "attach", dom, img, "--vdev", "xvda"], env=env).strip()
+        if a.poll_us:  # the same image, served by a polling tapdisk
+            run([xensim, "vbd", "attach", dom, img, "--vdev", "xvdd"], env=env)
         run([xensim, "run", dom, "--", pvblk, "info"], env=env)
         nbd_sock = os.path.join(tmp, "pvio.sock")
         for name, frw, prw, bs, qd in work:
@@ -197,6 +227,12 @@ def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl
             for feat in offs:
                 r["pvio-no-" + feat] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvda", devids["pvio"],
                                                    OFF_FLAGS[feat], prw, bs, qd, a.time)
+            if a.queues > 1:
+                r["pvio-mq"] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvda", devids["pvio"],
+                                           ["--queues", str(a.queues)], prw, bs, qd, a.time)
+            if a.poll_us:
+                r["pvio-poll"] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvdd", POLL_DEVID, [],
+                                             prw, bs, qd, a.time)
             if "pvio-nbd" not in skip:
                 # one frontend per disk at a time: nbdkit opens it only now
                 nb = subprocess.Popen([xensim, "run", dom, "--", "nbdkit", "--foreground", "--unix",
@@ -228,7 +264,7 @@ def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl
                     q.wait()
                     if os.path.exists(qsock):
                         os.unlink(qsock)
-            for k in ["pvio", "pvio-nbd"] + ["pvio-no-" + f for f in offs]:
+            for k in ["pvio", "pvio-nbd", "pvio-mq", "pvio-poll"] + ["pvio-no-" + f for f in offs]:
                 if k in r and r["limit"]["iops"]:
                     r[k]["ratio_to_limit"] = r[k]["iops"] / r["limit"]["iops"]
             for k in vhds:
@@ -264,6 +300,11 @@ def main():
                     help="also measure pvio with features switched off, as extra columns: "
                          "comma-separated from persistent (no persistent grants), multipage (1-page ring), "
                          "indirect (no indirect descriptors: 11 segments, 44 KiB, per request)")
+    ap.add_argument("--poll-us", type=int, default=0,
+                    help="also measure pvio with tapdisk's adaptive ring polling (--poll-us N): a pvio-poll "
+                         "column and transport rows qdN-poll; 0: not measured")
+    ap.add_argument("--queues", type=int, default=0,
+                    help="also measure pvio with the guest using N rings (multi-queue): a pvio-mq column")
     ap.add_argument("--transport-qd", default="1,8,32",
                     help="queue depths of the transport rows (null engine, 4 KiB random read); empty: none")
     ap.add_argument("--transport-only", action="store_true", help="measure only the transport rows")
@@ -278,6 +319,7 @@ def main():
     plugin = os.path.join(b, "tools/nbdkit/nbdkit-pvio-plugin.so")
     vhdtool = os.path.join(b, "tools/vhdtool/vhdtool")
     tapctl = os.path.join(b, "tools/tapctl/tapctl")
+    a.tapdisk = os.path.join(b, "tapdisk/tapdisk")
     for p in (xensim, tapback, pvblk, tapctl):
         if not os.path.exists(p):
             sys.exit("blkbench: %s not built (run scripts/build)" % p)
@@ -298,7 +340,8 @@ def main():
     if not a.transport_only:
         results, vhds = measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl)
 
-    cols = ["limit", "pvio"] + vhds + ["pvio-no-" + f for f in offs] + ["pvio-nbd", "qemu-nbd"]
+    cols = (["limit", "pvio"] + vhds + ["pvio-no-" + f for f in offs] + (["pvio-mq"] if a.queues > 1 else [])
+            + (["pvio-poll"] if a.poll_us else []) + ["pvio-nbd", "qemu-nbd"])
     head = "%-20s %12s" % ("workload (IOPS)", "fio direct")
     for c in cols[1:]:
         head += " %14s" % c + ("  ratio" if c.startswith("pvio") else "")
@@ -313,7 +356,7 @@ def main():
                 line += " %6s" % (("%.2f" % r[c][rk]) if c in r and rk in r[c] else "-")
         print(line)
     if vhds and results:
-        print("(ratios: pvio, pvio-no-*, pvio-nbd to fio direct; pvio-vhd and pvio-chain3 to pvio on the raw file)")
+        print("(ratios: pvio, pvio-no-*, pvio-mq, pvio-poll, pvio-nbd to fio direct; pvio-vhd and pvio-chain3 to pvio on the raw file)")
     # Per-I/O costs: p50 latency, CPU per I/O (fio: its own process;
     # pvio: the guest process plus its tapdisk) and notifications per ring
     # request (blkfront's plus blkback's), where measured.
