@@ -30,6 +30,8 @@
 
 #include <xenstore.h>
 
+#include "xstest.h"
+
 #include "pvio/blkif_wire.h"
 #include "pvio/evtchn.h"
 #include "pvio/grant.h"
@@ -60,83 +62,11 @@ static struct pvio_evtchn *gev;
 		}                                                                     \
 	} while (0)
 
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "FATAL: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ll + ts.tv_nsec / 1000000;
-}
-
 /* ---- xenstore helpers ---------------------------------------------------- */
 
-static void xw(struct xs_handle *xs, const char *path, const char *fmt, ...)
-{
-	char v[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(v, sizeof(v), fmt, ap);
-	va_end(ap);
-	if (!xs_write(xs, XBT_NULL, path, v, (unsigned)strlen(v)))
-		die("xs_write %s: %s", path, strerror(errno));
-}
-
-static char *xr(struct xs_handle *xs, const char *path)
-{
-	unsigned len;
-	return xs_read(xs, XBT_NULL, path, &len);
-}
-
-static int xr_int(struct xs_handle *xs, const char *path)
-{
-	char *v = xr(xs, path);
-	int n = v ? atoi(v) : -1;
-	free(v);
-	return n;
-}
-
-/* Wait until @path reads as one of the states in @want (a bitmask of
- * 1 << state).  Returns the state, or -1 at the deadline. */
 static int wait_state(struct xs_handle *xs, const char *path, unsigned want)
 {
-	long long end = now_ms() + TMO;
-	char tok[32];
-	int st = -1;
-
-	snprintf(tok, sizeof(tok), "w%lld", now_ms());
-	if (!xs_watch(xs, path, tok))
-		die("xs_watch %s", path);
-	for (;;) {
-		st = xr_int(xs, path);
-		if (st >= 0 && st < 32 && (want & (1u << st)))
-			break;
-		long long left = end - now_ms();
-		if (left <= 0) {
-			st = -1;
-			break;
-		}
-		struct pollfd p = { .fd = xs_fileno(xs), .events = POLLIN };
-		if (poll(&p, 1, (int)left) > 0) {
-			char **ev;
-			while ((ev = xs_check_watch(xs)))
-				free(ev);
-		}
-	}
-	xs_unwatch(xs, path, tok);
-	return st;
+	return xst_wait_state(xs, path, want, TMO);
 }
 
 /* ---- the VBD and its tapdisk ---------------------------------------------- */
@@ -158,7 +88,7 @@ static void mkperm(struct xs_handle *xs, const char *path, uint32_t owner, uint3
 		{ .id = reader, .perms = XS_PERM_READ },
 	};
 	if (!xs_set_permissions(xs, XBT_NULL, path, p, 2))
-		die("xs_set_permissions %s: %s", path, strerror(errno));
+		xst_die("xs_set_permissions %s: %s", path, strerror(errno));
 }
 
 /* Write B and F as docs/block-path.md says `xensim vbd attach` does. */
@@ -178,22 +108,22 @@ static void vbd_create(struct vbd *v, uint32_t devid, int readonly, const char *
 	snprintf(v->sock, sizeof(v->sock), "%s/tapdisk-%u-%u.sock", ctl_dir, dom, devid);
 	v->img_fd = open(v->image, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (v->img_fd < 0 || ftruncate(v->img_fd, (off_t)(IMG_SECTORS * 512)) < 0)
-		die("image %s: %s", v->image, strerror(errno));
+		xst_die("image %s: %s", v->image, strerror(errno));
 	/* recognisable initial contents */
 	static uint8_t buf[1 << 16];
 	for (uint64_t off = 0; off < IMG_SECTORS * 512; off += sizeof(buf)) {
 		for (size_t i = 0; i < sizeof(buf); i++)
 			buf[i] = (uint8_t)((off + i) * 131 >> 9 ^ (off + i));
 		if (pwrite(v->img_fd, buf, sizeof(buf), (off_t)off) != (ssize_t)sizeof(buf))
-			die("pwrite image");
+			xst_die("pwrite image");
 	}
 	/* parents first, with libxl's permissions, so every key inherits them */
 	if (!xs_mkdir(xs0, XBT_NULL, v->be) || !xs_mkdir(xs0, XBT_NULL, v->fe))
-		die("xs_mkdir");
+		xst_die("xs_mkdir");
 	mkperm(xs0, v->be, 0, dom);
 	mkperm(xs0, v->fe, dom, 0);
-#define B(k, ...) (snprintf(p, sizeof(p), "%s/%s", v->be, k), xw(xs0, p, __VA_ARGS__))
-#define F(k, ...) (snprintf(p, sizeof(p), "%s/%s", v->fe, k), xw(xs0, p, __VA_ARGS__))
+#define B(k, ...) (snprintf(p, sizeof(p), "%s/%s", v->be, k), xst_write(xs0, p, __VA_ARGS__))
+#define F(k, ...) (snprintf(p, sizeof(p), "%s/%s", v->fe, k), xst_write(xs0, p, __VA_ARGS__))
 	B("frontend", "%s", v->fe);
 	B("frontend-id", "%u", dom);
 	B("online", "1");
@@ -225,7 +155,7 @@ static void tapdisk_start_args(struct vbd *v, const char *engine, const char *co
 {
 	v->pid = fork();
 	if (v->pid < 0)
-		die("fork");
+		xst_die("fork");
 	if (v->pid == 0) {
 		const char *argv[32] = { "xensim", "run", "0", "--", tapdisk_bin, "--backend", v->be,
 					 "--engine", engine, "--log", v->log };
@@ -246,7 +176,7 @@ static void tapdisk_start_args(struct vbd *v, const char *engine, const char *co
 		children[nchildren++] = v->pid;
 	v->pidfd = (int)syscall(SYS_pidfd_open, v->pid, 0);
 	if (v->pidfd < 0)
-		die("pidfd_open: %s", strerror(errno));
+		xst_die("pidfd_open: %s", strerror(errno));
 }
 
 static void tapdisk_start(struct vbd *v, const char *engine)
@@ -331,9 +261,9 @@ static void on_evt(struct pvio_evtchn *e, evtchn_port_t p, void *arg)
 static void page_grant(struct page *pg, domid_t to, int ro)
 {
 	if (xsim_pages_alloc(gd, 1, &pg->va, &pg->gfn))
-		die("xsim_pages_alloc");
+		xst_die("xsim_pages_alloc");
 	if (pvio_gnt_alloc_refs(gd, 1, &pg->ref) || pvio_gnt_grant_access(gd, pg->ref, to, pg->gfn, ro))
-		die("grant");
+		xst_die("grant");
 }
 
 static void fe_pages(struct fe *f)
@@ -343,7 +273,7 @@ static void fe_pages(struct fe *f)
 	page_grant(&f->ro, 0, 1);
 	page_grant(&f->foreign, (domid_t)(dom + 7), 0);
 	if (pvio_gnt_alloc_refs(gd, 1, &f->ungranted))
-		die("alloc ref");
+		xst_die("alloc ref");
 }
 
 static void fe_big_pages(struct fe *f)
@@ -367,18 +297,18 @@ static void fe_ring_new(struct fe *f, unsigned order)
 {
 	f->order = order;
 	if (xsim_pages_alloc(gd, 1u << order, &f->ring_va, &f->ring_gfn))
-		die("ring pages");
+		xst_die("ring pages");
 	pvio_ring_sring_init(f->ring_va);
 	if (pvio_gnt_alloc_refs(gd, 1u << order, f->rrefs))
-		die("ring refs");
+		xst_die("ring refs");
 	for (unsigned i = 0; i < 1u << order; i++)
 		if (pvio_gnt_grant_access(gd, f->rrefs[i], 0, f->ring_gfn + i, 0))
-			die("grant ring");
+			xst_die("grant ring");
 	f->port = pvio_evtchn_alloc_unbound(gev, 0, on_evt, &f->events);
 	if (f->port < 0)
-		die("alloc_unbound");
+		xst_die("alloc_unbound");
 	if (pvio_ring_blkif_front_init(&f->fr, f->ring_va, PVIO_RING_BYTES(order)) <= 0)
-		die("front_init");
+		xst_die("front_init");
 }
 
 /* Tear the ring down; the backend must have unmapped it (end access
@@ -405,7 +335,7 @@ static void fe_write_keys(struct fe *f, const char *proto)
 
 	fpath(f, p, sizeof(p), "ring-page-order");
 	if (f->order)
-		xw(xsg, p, "%u", f->order);
+		xst_write(xsg, p, "%u", f->order);
 	else
 		xs_rm(xsg, XBT_NULL, p);
 	for (unsigned i = 0; i < 1u << f->order; i++) {
@@ -414,13 +344,13 @@ static void fe_write_keys(struct fe *f, const char *proto)
 		else
 			snprintf(k, sizeof(k), "ring-ref");
 		fpath(f, p, sizeof(p), k);
-		xw(xsg, p, "%u", f->rrefs[i]);
+		xst_write(xsg, p, "%u", f->rrefs[i]);
 	}
 	fpath(f, p, sizeof(p), "event-channel");
-	xw(xsg, p, "%d", f->port);
+	xst_write(xsg, p, "%d", f->port);
 	fpath(f, p, sizeof(p), "protocol");
 	if (proto)
-		xw(xsg, p, "%s", proto);
+		xst_write(xsg, p, "%s", proto);
 	else
 		xs_rm(xsg, XBT_NULL, p);
 }
@@ -429,7 +359,7 @@ static void fe_state(struct fe *f, int st)
 {
 	char p[256];
 	fpath(f, p, sizeof(p), "state");
-	xw(xsg, p, "%d", st);
+	xst_write(xsg, p, "%d", st);
 }
 
 static int be_state_wait(struct fe *f, unsigned want)
@@ -458,7 +388,7 @@ static void fe_send(struct fe *f, const struct pvio_blkif_request *rq, int n)
 {
 	for (int i = 0; i < n; i++)
 		if (pvio_ring_blkif_put_request(&f->fr, &rq[i]))
-			die("put_request");
+			xst_die("put_request");
 	if (pvio_ring_front_push_requests(&f->fr))
 		pvio_evtchn_notify(gev, (evtchn_port_t)f->port);
 }
@@ -466,7 +396,7 @@ static void fe_send(struct fe *f, const struct pvio_blkif_request *rq, int n)
 /* Collect @n responses (any order) within @tmo ms; returns how many came. */
 static int fe_collect(struct fe *f, struct pvio_blkif_response *rs, int n, int tmo)
 {
-	long long end = now_ms() + tmo;
+	long long end = xst_now_ms() + tmo;
 	int got = 0;
 
 	while (got < n) {
@@ -474,13 +404,13 @@ static int fe_collect(struct fe *f, struct pvio_blkif_response *rs, int n, int t
 		if (r == 0)
 			r = pvio_ring_front_final_check(&f->fr);
 		if (r < 0)
-			die("backend broke the response ring");
+			xst_die("backend broke the response ring");
 		if (r > 0) {
 			while (got < n && pvio_ring_blkif_copy_response(&f->fr, &rs[got]) == 1)
 				got++;
 			continue;
 		}
-		long long left = end - now_ms();
+		long long left = end - xst_now_ms();
 		if (left <= 0)
 			break;
 		pvio_evtchn_wait(gev, (int)left);
@@ -656,7 +586,7 @@ static void good_path(struct fe *f, struct counts *c, int rounds, unsigned seed)
 				size_t len = (size_t)secs * 512;
 				const uint8_t *mem = (const uint8_t *)f->data[d[i].page0 + s].va + d[i].first * 512;
 				if (pread(v->img_fd, buf, len, off) != (ssize_t)len)
-					die("pread");
+					xst_die("pread");
 				CHECK(!memcmp(buf, mem, len), "round %d req %d seg %d: %s data differs from the image",
 				      round, i, s, d[i].write ? "written" : "read");
 				if (d[i].write) {
@@ -837,7 +767,7 @@ static void test_bad_keys(struct fe *f)
 		fe_write_keys(f, "x86_64-abi");
 		fpath(f, p, sizeof(p), bad[i].key);
 		if (bad[i].val)
-			xw(xsg, p, "%s", bad[i].val);
+			xst_write(xsg, p, "%s", bad[i].val);
 		else
 			xs_rm(xsg, XBT_NULL, p);
 		fe_state(f, 3);
@@ -867,7 +797,7 @@ static void test_overrun(struct fe *f)
 	CHECK(log_has(f->v, "broke the ring"), "overrun not logged");
 	CHECK(tapdisk_alive(f->v), "tapdisk died on a producer overrun");
 	snprintf(p, sizeof(p), "%s/error", f->v->be);
-	char *e = xr(xsg, p);
+	char *e = xst_read(xsg, p);
 	CHECK(e != NULL, "no error node");
 	free(e);
 	fe_state(f, 6);
@@ -948,7 +878,7 @@ static void test_indirect(struct fe *f, struct counts *c, unsigned max)
 
 	fe_big_pages(f);
 	snprintf(p, sizeof(p), "%s/feature-max-indirect-segments", f->v->be);
-	CHECK(xr_int(xsg, p) == (int)max, "feature-max-indirect-segments is not %u", max);
+	CHECK(xst_read_int(xsg, p) == (int)max, "feature-max-indirect-segments is not %u", max);
 
 	indirect_rw(f, c, 2048, max, 0, 7, 41, "1 MiB");
 	indirect_rw(f, c, 4096 + 3, 12, 1, 6, 42, "12 partial segments");
@@ -1065,7 +995,7 @@ static void run_indirect_off(const char *engine, uint32_t devid)
 	printf("# %s: indirect descriptors switched off\n", engine);
 	CHECK(fe_connect(&f, 0, "x86_64-abi") == 4, "no connection");
 	snprintf(p, sizeof(p), "%s/feature-max-indirect-segments", v.be);
-	CHECK(xr_int(xsg, p) == 0, "feature-max-indirect-segments is not 0 with --max-indirect-segments 0");
+	CHECK(xst_read_int(xsg, p) == 0, "feature-max-indirect-segments is not 0 with --max-indirect-segments 0");
 	expect_status(&f, mkind(PVIO_BLKIF_OP_READ, 0, 12, f.ind, f.big, 0, 7), PVIO_BLKIF_RSP_EOPNOTSUPP,
 		      "indirect read (not advertised)");
 	expect_status(&f, mkind(PVIO_BLKIF_OP_WRITE, 0, 0, f.ind, f.big, 0, 0), PVIO_BLKIF_RSP_EOPNOTSUPP,
@@ -1093,7 +1023,7 @@ static void run_sector4k(const char *engine, uint32_t devid)
 	memset(&f, 0, sizeof(f));
 	vbd_create(&v, devid, 0, "xvdf");
 	snprintf(p, sizeof(p), "%s/discard-enable", v.be);
-	xw(xs0, p, "1");
+	xst_write(xs0, p, "1");
 	f.v = &v;
 	fe_pages(&f);
 	fe_big_pages(&f);
@@ -1101,13 +1031,13 @@ static void run_sector4k(const char *engine, uint32_t devid)
 	printf("# %s: 4096-byte logical sectors\n", engine);
 	CHECK(fe_connect(&f, 1, "x86_64-abi") == 4, "no connection");
 	snprintf(p, sizeof(p), "%s/sector-size", v.be);
-	CHECK(xr_int(xsg, p) == 4096, "sector-size is not 4096");
+	CHECK(xst_read_int(xsg, p) == 4096, "sector-size is not 4096");
 	snprintf(p, sizeof(p), "%s/physical-sector-size", v.be);
-	CHECK(xr_int(xsg, p) == 4096, "physical-sector-size is not 4096");
+	CHECK(xst_read_int(xsg, p) == 4096, "physical-sector-size is not 4096");
 	snprintf(p, sizeof(p), "%s/sectors", v.be);
-	CHECK(xr_int(xsg, p) == (int)IMG_SECTORS, "sectors are not in 512-byte units");
+	CHECK(xst_read_int(xsg, p) == (int)IMG_SECTORS, "sectors are not in 512-byte units");
 	snprintf(p, sizeof(p), "%s/feature-max-indirect-segments", v.be);
-	CHECK(xr_int(xsg, p) == 32, "feature-max-indirect-segments is not 32");
+	CHECK(xst_read_int(xsg, p) == 32, "feature-max-indirect-segments is not 32");
 
 	/* aligned: direct and indirect, verified */
 	fill_pages(f.data, 2, 51);
@@ -1214,7 +1144,7 @@ static void run_bad_options(uint32_t devid)
 		CHECK(tapdisk_wait(&v, TMO) == 1, "tapdisk %s '%s' did not exit 1", bad[i][0], bad[i][1]);
 	}
 	if (ftruncate(v.img_fd, (off_t)(IMG_SECTORS * 512 + 512)) < 0)
-		die("ftruncate");
+		xst_die("ftruncate");
 	tapdisk_start_args(&v, "io_uring", s4k);
 	CHECK(tapdisk_wait(&v, TMO) == 1, "tapdisk served an image of 4 KiB blocks plus 512 bytes");
 	CHECK(log_has(&v, "is not a multiple of the 4096-byte logical sector"), "refusal not logged");
@@ -1253,7 +1183,7 @@ static void mq_write_keys(struct fe *q, unsigned nq)
 	mq_keys_clear(&q[0]);
 	fe_write_keys(&q[0], "x86_64-abi"); /* top-level ring-page-order, protocol */
 	fpath(&q[0], p, sizeof(p), "multi-queue-num-queues");
-	xw(xsg, p, "%u", nq);
+	xst_write(xsg, p, "%u", nq);
 	for (unsigned i = 0; i < nq; i++) {
 		for (unsigned r = 0; r < 1u << q[i].order; r++) {
 			if (q[i].order)
@@ -1261,11 +1191,11 @@ static void mq_write_keys(struct fe *q, unsigned nq)
 			else
 				snprintf(k, sizeof(k), "queue-%u/ring-ref", i);
 			fpath(&q[0], p, sizeof(p), k);
-			xw(xsg, p, "%u", q[i].rrefs[r]);
+			xst_write(xsg, p, "%u", q[i].rrefs[r]);
 		}
 		snprintf(k, sizeof(k), "queue-%u/event-channel", i);
 		fpath(&q[0], p, sizeof(p), k);
-		xw(xsg, p, "%d", q[i].port);
+		xst_write(xsg, p, "%d", q[i].port);
 	}
 }
 
@@ -1305,7 +1235,7 @@ static void run_multiqueue(const char *engine, uint32_t devid)
 	printf("# %s: multi-queue, hostile keys\n", engine);
 	CHECK(be_state_wait(&q[0], 1u << 2) == 2, "backend not in InitWait");
 	snprintf(p, sizeof(p), "%s/multi-queue-max-queues", v.be);
-	CHECK(xr_int(xsg, p) == 3, "multi-queue-max-queues is not 3 with --max-queues 3");
+	CHECK(xst_read_int(xsg, p) == 3, "multi-queue-max-queues is not 3 with --max-queues 3");
 	for (int i = 0; i < 2; i++)
 		fe_ring_new(&q[i], 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1314,7 +1244,7 @@ static void run_multiqueue(const char *engine, uint32_t devid)
 		mq_write_keys(q, 2);
 		fpath(&q[0], p, sizeof(p), bad[i].key);
 		if (bad[i].val)
-			xw(xsg, p, "%s", bad[i].val);
+			xst_write(xsg, p, "%s", bad[i].val);
 		else
 			xrm(p);
 		fe_state(&q[0], 3);
@@ -1448,7 +1378,7 @@ static void run_barrier(const char *engine, uint32_t devid)
 	{
 		char p[256];
 		snprintf(p, sizeof(p), "%s/feature-barrier", v.be);
-		CHECK(xr_int(xsg, p) == 1, "feature-barrier is not 1");
+		CHECK(xst_read_int(xsg, p) == 1, "feature-barrier is not 1");
 	}
 	for (int withdata = 0; withdata < 2; withdata++) {
 		struct pvio_blkif_request rq[5];
@@ -1513,7 +1443,7 @@ static void run_barrier(const char *engine, uint32_t devid)
 	{
 		char p[256];
 		snprintf(p, sizeof(p), "%s/feature-barrier", v.be);
-		CHECK(xr_int(xsg, p) == 0, "feature-barrier is not 0 with --no-barrier");
+		CHECK(xst_read_int(xsg, p) == 0, "feature-barrier is not 0 with --no-barrier");
 	}
 	expect_status(&f, mkreq(PVIO_BLKIF_OP_WRITE_BARRIER, 0, 1, f.data, 0, 7), PVIO_BLKIF_RSP_EOPNOTSUPP,
 		      "barrier (not advertised)");
@@ -1538,13 +1468,13 @@ static void run_vbd(const char *engine, uint32_t devid, int full)
 	printf("# %s: handshake (4-page ring)\n", engine);
 	CHECK(fe_connect(&f, 2, "x86_64-abi") == 4, "no connection");
 	snprintf(p, sizeof(p), "%s/sectors", v.be);
-	CHECK(xr_int(xsg, p) == (int)IMG_SECTORS, "sectors");
+	CHECK(xst_read_int(xsg, p) == (int)IMG_SECTORS, "sectors");
 	snprintf(p, sizeof(p), "%s/info", v.be);
-	CHECK(xr_int(xsg, p) == 0, "info");
+	CHECK(xst_read_int(xsg, p) == 0, "info");
 	snprintf(p, sizeof(p), "%s/sector-size", v.be);
-	CHECK(xr_int(xsg, p) == 512, "sector-size");
+	CHECK(xst_read_int(xsg, p) == 512, "sector-size");
 	snprintf(p, sizeof(p), "%s/feature-flush-cache", v.be);
-	CHECK(xr_int(xsg, p) == 1, "feature-flush-cache");
+	CHECK(xst_read_int(xsg, p) == 1, "feature-flush-cache");
 	CHECK(log_has(&v, "xvda: info: connected to domain"), "connect not logged with the device name");
 
 	printf("# %s: random reads and writes, verified\n", engine);
@@ -1619,7 +1549,7 @@ static void run_vbd(const char *engine, uint32_t devid, int full)
 		kill(v.pid, SIGKILL);
 		CHECK(tapdisk_wait(&v, TMO) == 128 + SIGKILL, "tapdisk not killed");
 		snprintf(p, sizeof(p), "%s/state", v.be);
-		xw(xs0, p, "1"); /* as a supervisor would before restarting */
+		xst_write(xs0, p, "1"); /* as a supervisor would before restarting */
 		tapdisk_start(&v, engine);
 		CHECK(be_state_wait(&f, 1u << 2) == 2, "restarted tapdisk not in InitWait");
 		CHECK(log_has(&v, "predecessor died"), "stale frontend not logged");
@@ -1635,13 +1565,13 @@ static void run_vbd(const char *engine, uint32_t devid, int full)
 
 	printf("# %s: toolstack detach\n", engine);
 	snprintf(p, sizeof(p), "%s/online", v.be);
-	xw(xs0, p, "0");
+	xst_write(xs0, p, "0");
 	snprintf(p, sizeof(p), "%s/state", v.be);
-	xw(xs0, p, "5");
+	xst_write(xs0, p, "5");
 	CHECK(be_state_wait(&f, 1u << 5 | 1u << 6) >= 5, "detach: backend not closing");
 	fe_state(&f, 6);
 	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after detach");
-	CHECK(xr_int(xs0, p) == 6, "backend state not Closed after detach");
+	CHECK(xst_read_int(xs0, p) == 6, "backend state not Closed after detach");
 	CHECK(log_has(&v, "detached"), "detach not logged");
 	CHECK(fe_ring_free(&f) == 0, "ring still mapped after detach");
 	CHECK(access(v.sock, F_OK) != 0, "control socket left behind");
@@ -1666,7 +1596,7 @@ static void bench(const char *engine)
 	fe_pages(&f);
 	tapdisk_start(&v, engine);
 	CHECK(fe_connect(&f, 0, NULL) == 4, "bench: no connection");
-	t0 = now_ms();
+	t0 = xst_now_ms();
 	for (int done = 0; done < total; done += 8) {
 		for (int i = 0; i < 8; i++)
 			rq[i] = mkreq(PVIO_BLKIF_OP_READ, (uint64_t)((done + i) % 180) * 88, 11,
@@ -1674,7 +1604,7 @@ static void bench(const char *engine)
 		fe_send(&f, rq, 8);
 		CHECK(fe_collect(&f, rs, 8, TMO) == 8, "bench responses");
 	}
-	double s = (double)(now_ms() - t0) / 1000.0;
+	double s = (double)(xst_now_ms() - t0) / 1000.0;
 	printf("# bench %s: %d reads of 44 KiB in %.3f s: %.0f req/s, %.1f MiB/s\n", engine, total, s,
 	       total / s, total * 44.0 / 1024 / s);
 	fe_state(&f, 6);
@@ -1697,7 +1627,7 @@ static void run_readonly(const char *engine, uint32_t devid)
 	printf("# read-only VBD\n");
 	CHECK(fe_connect(&f, 0, "x86_64-abi") == 4, "no connection");
 	snprintf(p, sizeof(p), "%s/info", v.be);
-	CHECK(xr_int(xsg, p) == PVIO_VDISK_READONLY, "info is not VDISK_READONLY");
+	CHECK(xst_read_int(xsg, p) == PVIO_VDISK_READONLY, "info is not VDISK_READONLY");
 	expect_status(&f, mkreq(PVIO_BLKIF_OP_WRITE, 0, 1, f.data, 0, 7), PVIO_BLKIF_RSP_ERROR,
 		      "write to a read-only VBD");
 	expect_status(&f, mkreq(PVIO_BLKIF_OP_FLUSH_DISKCACHE, 0, 1, f.data, 0, 7), PVIO_BLKIF_RSP_ERROR,
@@ -1741,8 +1671,8 @@ static void run_readonly(const char *engine, uint32_t devid)
 		pvio_evtchn_notify(gev, (evtchn_port_t)f.port);
 	struct pvio_blkif_x86_32_response rs32[2];
 	int got = 0;
-	long long end = now_ms() + TMO;
-	while (got < 2 && now_ms() < end) {
+	long long end = xst_now_ms() + TMO;
+	while (got < 2 && xst_now_ms() < end) {
 		int n = pvio_ring_front_poll_responses(&fr32);
 		if (n == 0)
 			n = pvio_ring_front_final_check(&fr32);
@@ -1751,7 +1681,7 @@ static void run_readonly(const char *engine, uint32_t devid)
 				got++;
 			continue;
 		}
-		pvio_evtchn_wait(gev, (int)(end - now_ms()));
+		pvio_evtchn_wait(gev, (int)(end - xst_now_ms()));
 	}
 	/* the refusal is answered at once, the read when its I/O is done */
 	int ok_read = 0, ok_bad = 0;
@@ -1791,8 +1721,8 @@ static void run_readonly(const char *engine, uint32_t devid)
 	if (pvio_ring_front_push_requests(&fr32))
 		pvio_evtchn_notify(gev, (evtchn_port_t)f.port);
 	got = 0;
-	end = now_ms() + TMO;
-	while (got < 2 && now_ms() < end) {
+	end = xst_now_ms() + TMO;
+	while (got < 2 && xst_now_ms() < end) {
 		int n = pvio_ring_front_poll_responses(&fr32);
 		if (n == 0)
 			n = pvio_ring_front_final_check(&fr32);
@@ -1801,7 +1731,7 @@ static void run_readonly(const char *engine, uint32_t devid)
 				got++;
 			continue;
 		}
-		pvio_evtchn_wait(gev, (int)(end - now_ms()));
+		pvio_evtchn_wait(gev, (int)(end - xst_now_ms()));
 	}
 	ok_read = ok_bad = 0;
 	for (int i = 0; i < got; i++) {
@@ -1818,7 +1748,7 @@ static void run_readonly(const char *engine, uint32_t devid)
 	CHECK(tapctl(&v, "destroy", out, sizeof(out)) == 0 && strstr(out, "\"ok\":true"), "destroy: %s", out);
 	CHECK(tapdisk_wait(&v, TMO) == 0, "tapdisk did not exit 0 after destroy");
 	snprintf(p, sizeof(p), "%s/state", v.be);
-	CHECK(xr_int(xs0, p) == 6, "state not Closed after destroy");
+	CHECK(xst_read_int(xs0, p) == 6, "state not Closed after destroy");
 	CHECK(fe_ring_free(&f) == 0, "ring still mapped after destroy");
 	close(v.img_fd);
 }
@@ -1837,16 +1767,16 @@ static void run_persistent(const char *engine, uint32_t devid)
 	memset(&f, 0, sizeof(f));
 	vbd_create(&v, devid, 0, "xvdd");
 	snprintf(p, sizeof(p), "%s/discard-enable", v.be);
-	xw(xs0, p, "1");  /* this VBD also offers discard */
+	xst_write(xs0, p, "1");  /* this VBD also offers discard */
 	f.v = &v;
 	fe_pages(&f);
 	tapdisk_start(&v, engine);
 	printf("# %s: persistent grants\n", engine);
 	CHECK(be_state_wait(&f, 1u << 2) == 2, "no InitWait");
 	snprintf(p, sizeof(p), "%s/feature-persistent", v.be);
-	CHECK(xr_int(xsg, p) == 1, "feature-persistent not offered");
+	CHECK(xst_read_int(xsg, p) == 1, "feature-persistent not offered");
 	fpath(&f, p, sizeof(p), "feature-persistent");
-	xw(xsg, p, "1");
+	xst_write(xsg, p, "1");
 	CHECK(fe_connect(&f, 0, "x86_64-abi") == 4, "no connection");
 	CHECK(log_has(&v, "persistent grants on"), "persistent grants not negotiated");
 	good_path(&f, &c, 60, 31);
@@ -1915,7 +1845,7 @@ static void run_persistent(const char *engine, uint32_t devid)
 	/* discard: advertised, validated, and the range then reads as zeros */
 	printf("# %s: discard\n", engine);
 	snprintf(p, sizeof(p), "%s/feature-discard", v.be);
-	CHECK(xr_int(xsg, p) == 1, "feature-discard not offered with discard-enable 1");
+	CHECK(xst_read_int(xsg, p) == 1, "feature-discard not offered with discard-enable 1");
 	struct pvio_blkif_request d = mkreq(PVIO_BLKIF_OP_DISCARD, 64, 0, f.data, 0, 0);
 	uint64_t n = 16;  /* 8 KiB at sector 64 */
 	memcpy(&d.seg[0], &n, sizeof(n));
@@ -1970,7 +1900,7 @@ static void run_vhd_not_vhd(uint32_t devid)
 
 	vbd_create(&v, devid, 0, "xvdc");
 	snprintf(p, sizeof(p), "%s/params", v.be);
-	xw(xs0, p, "vhd:%s", v.image);
+	xst_write(xs0, p, "vhd:%s", v.image);
 	tapdisk_start(&v, "io_uring");
 	CHECK(tapdisk_wait(&v, TMO) == 1, "tapdisk did not exit 1 on vhd params naming a raw file");
 	CHECK(log_has(&v, "cannot open VHD chain"), "refusal of a non-VHD file not logged");
@@ -2026,11 +1956,11 @@ int main(int argc, char **argv)
 	tapdisk_bin = getenv("TAPDISK");
 	tapctl_bin = getenv("TAPCTL");
 	if (!xensim_bin || !tapdisk_bin || !tapctl_bin)
-		die("XENSIM, TAPDISK and TAPCTL must be set");
+		xst_die("XENSIM, TAPDISK and TAPCTL must be set");
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(dir, sizeof(dir), "/tmp/pvio-bb-XXXXXX");
 	if (!mkdtemp(dir))
-		die("mkdtemp");
+		xst_die("mkdtemp");
 	atexit(cleanup);
 	setenv("XENSIM_DIR", dir, 1);
 	unsetenv("XENSIM_DOMID");
@@ -2038,11 +1968,11 @@ int main(int argc, char **argv)
 	snprintf(ctl_dir, sizeof(ctl_dir), "%s/tapdisk", dir);
 	snprintf(cmd, sizeof(cmd), "'%s' start >/dev/null", xensim_bin);
 	if (system(cmd) != 0)
-		die("xensim start");
+		xst_die("xensim start");
 	snprintf(cmd, sizeof(cmd), "'%s' domain create bbguest --memory 64", xensim_bin);
 	p = popen(cmd, "r");
 	if (!p || !fgets(id, sizeof(id), p) || pclose(p) != 0)
-		die("domain create");
+		xst_die("domain create");
 	dom = (uint32_t)atoi(id);
 
 	/* dom0's xenstore connection: the toolstack */
@@ -2050,7 +1980,7 @@ int main(int argc, char **argv)
 	setenv("XENSTORED_PATH", sock, 1);
 	xs0 = xs_open(0);
 	if (!xs0)
-		die("xs_open dom0");
+		xst_die("xs_open dom0");
 	/* the guest's: its own connection, RAM, grants, event channels */
 	snprintf(sock, sizeof(sock), "%s/xenstored/dom%u.sock", dir, dom);
 	setenv("XENSTORED_PATH", sock, 1);
@@ -2058,7 +1988,7 @@ int main(int argc, char **argv)
 	setenv("XENSIM_DOMID", id, 1);
 	xsg = xs_open(0);
 	if (!xsg || xsim_domain_open(&gd) || pvio_evtchn_open(&gev))
-		die("guest handles");
+		xst_die("guest handles");
 	/* children (xensim run 0 -- tapdisk) set their own */
 	unsetenv("XENSIM_DOMID");
 

@@ -52,6 +52,8 @@
 
 #include <xenstore.h>
 
+#include "xstest.h"
+
 #include "pvio/evtchn.h"
 #include "pvio/grant.h"
 #include "pvio/netif_wire.h"
@@ -86,85 +88,17 @@ static const uint8_t guest_mac[6] = { 0x00, 0x16, 0x3e, 0x5a, 0x0b, 0x0c };
 		}                                                                       \
 	} while (0)
 
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "FATAL: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
 static void skip(const char *why)
 {
 	printf("SKIP: %s\n", why);
 	exit(77);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ll + ts.tv_nsec / 1000000;
-}
-
 /* ---- xenstore -------------------------------------------------------------- */
 
-static void xw(struct xs_handle *xs, const char *path, const char *fmt, ...)
-{
-	char v[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(v, sizeof(v), fmt, ap);
-	va_end(ap);
-	if (!xs_write(xs, XBT_NULL, path, v, (unsigned)strlen(v)))
-		die("xs_write %s: %s", path, strerror(errno));
-}
-
-static int xr_int(struct xs_handle *xs, const char *path)
-{
-	unsigned len;
-	char *v = xs_read(xs, XBT_NULL, path, &len);
-	int n = v ? atoi(v) : -1;
-
-	free(v);
-	return n;
-}
-
-/* Wait until @path reads as one of the states in @want (1 << state).
- * Returns the state, or -1 at the deadline. */
 static int wait_state(struct xs_handle *xs, const char *path, unsigned want)
 {
-	long long end = now_ms() + TMO;
-	char tok[32];
-	int st;
-
-	snprintf(tok, sizeof(tok), "w%lld", now_ms());
-	if (!xs_watch(xs, path, tok))
-		die("xs_watch %s", path);
-	for (;;) {
-		st = xr_int(xs, path);
-		if (st >= 0 && st < 32 && (want & (1u << st)))
-			break;
-		long long left = end - now_ms();
-		if (left <= 0) {
-			st = -1;
-			break;
-		}
-		struct pollfd p = { .fd = xs_fileno(xs), .events = POLLIN };
-		if (poll(&p, 1, (int)left) > 0) {
-			char **ev;
-			while ((ev = xs_check_watch(xs)))
-				free(ev);
-		}
-	}
-	xs_unwatch(xs, path, tok);
-	return st;
+	return xst_wait_state(xs, path, want, TMO);
 }
 
 static int be_state_wait(unsigned want)
@@ -184,7 +118,7 @@ static void fe_key(const char *key, const char *fmt, ...)
 	vsnprintf(v, sizeof(v), fmt, ap);
 	va_end(ap);
 	snprintf(p, sizeof(p), "%s/%s", fe_dir, key);
-	xw(xsg, p, "%s", v);
+	xst_write(xsg, p, "%s", v);
 }
 
 /* ---- netback, its log and its stats ------------------------------------------ */
@@ -197,7 +131,7 @@ static void netback_start(void)
 {
 	nb_pid = fork();
 	if (nb_pid < 0)
-		die("fork");
+		xst_die("fork");
 	if (nb_pid == 0) {
 		/* stdout/stderr must not keep the test's pipes open; stderr is
 		 * kept (sanitizer reports) and must stay empty */
@@ -216,7 +150,7 @@ static void netback_start(void)
 	}
 	nb_pidfd = (int)syscall(SYS_pidfd_open, nb_pid, 0);
 	if (nb_pidfd < 0)
-		die("pidfd_open: %s", strerror(errno));
+		xst_die("pidfd_open: %s", strerror(errno));
 }
 
 static int netback_alive(void)
@@ -275,7 +209,7 @@ static unsigned long long want[NCOUNTERS]; /* what the tx counters must read */
 static int stats_read(unsigned long long *c)
 {
 	char buf[4096], ev[4096];
-	long long end = now_ms() + TMO;
+	long long end = xst_now_ms() + TMO;
 	int fd, seen = 0;
 	ssize_t n;
 
@@ -285,7 +219,7 @@ static int stats_read(unsigned long long *c)
 		return -1;
 	while (!seen) {
 		struct pollfd p = { .fd = ino_fd, .events = POLLIN };
-		long long left = end - now_ms();
+		long long left = end - xst_now_ms();
 
 		if (left <= 0 || poll(&p, 1, (int)left) != 1)
 			return -1;
@@ -344,33 +278,33 @@ static void tap_up(void)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", tapname);
 	ifr.ifr_mtu = 9000;
 	if (s < 0 || ioctl(s, SIOCSIFMTU, &ifr))
-		die("MTU of %s: %s", tapname, strerror(errno));
+		xst_die("MTU of %s: %s", tapname, strerror(errno));
 	if (ioctl(s, SIOCGIFFLAGS, &ifr))
-		die("flags of %s: %s", tapname, strerror(errno));
+		xst_die("flags of %s: %s", tapname, strerror(errno));
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(s, SIOCSIFFLAGS, &ifr))
-		die("%s up: %s", tapname, strerror(errno));
+		xst_die("%s up: %s", tapname, strerror(errno));
 	close(s);
 	ifindex = (int)if_nametoindex(tapname);
 	if (!ifindex)
-		die("no %s", tapname);
+		xst_die("no %s", tapname);
 
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
 				   .sll_ifindex = ifindex };
 	int one = 1;
 	rx_sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	if (rx_sock < 0 || bind(rx_sock, (struct sockaddr *)&sll, sizeof(sll)))
-		die("packet socket: %s", strerror(errno));
+		xst_die("packet socket: %s", strerror(errno));
 	/* only what netback delivers, not what we send ourselves */
 	setsockopt(rx_sock, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
 	sll.sll_protocol = 0;
 	tx_sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (tx_sock < 0 || bind(tx_sock, (struct sockaddr *)&sll, sizeof(sll)))
-		die("packet socket: %s", strerror(errno));
+		xst_die("packet socket: %s", strerror(errno));
 	/* straight to the TAP's queue: a frame sendto() accepted is one netback
 	 * will read (no qdisc that could drop it silently) */
 	if (setsockopt(tx_sock, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)))
-		die("PACKET_QDISC_BYPASS: %s", strerror(errno));
+		xst_die("PACKET_QDISC_BYPASS: %s", strerror(errno));
 }
 
 /* Byte @k of test frame @seq of @len bytes: broadcast, the guest's MAC,
@@ -407,11 +341,11 @@ static uint32_t frame_seq(const uint8_t *f, size_t n)
 static int tap_expect(uint32_t seq, uint32_t len, const char *what)
 {
 	static uint8_t f[65536];
-	long long end = now_ms() + TMO;
+	long long end = xst_now_ms() + TMO;
 
 	for (;;) {
 		struct pollfd p = { .fd = rx_sock, .events = POLLIN };
-		long long left = end - now_ms();
+		long long left = end - xst_now_ms();
 
 		if (left <= 0 || poll(&p, 1, (int)left) != 1) {
 			CHECK(0, "%s: frame %u never reached the TAP", what, seq);
@@ -474,26 +408,26 @@ static void on_evt(struct pvio_evtchn *e, evtchn_port_t p, void *arg)
 static void page_grant(struct page *pg, domid_t to, int ro)
 {
 	if (xsim_pages_alloc(gd, 1, &pg->va, &pg->gfn))
-		die("xsim_pages_alloc");
+		xst_die("xsim_pages_alloc");
 	if (pvio_gnt_alloc_refs(gd, 1, &pg->ref) || pvio_gnt_grant_access(gd, pg->ref, to, pg->gfn, ro))
-		die("grant");
+		xst_die("grant");
 }
 
 static void rings_new(void)
 {
 	if (xsim_pages_alloc(gd, 1, &tx_va, &tx_gfn) || xsim_pages_alloc(gd, 1, &rx_va, &rx_gfn))
-		die("ring pages");
+		xst_die("ring pages");
 	pvio_ring_sring_init(tx_va);
 	pvio_ring_sring_init(rx_va);
 	if (pvio_gnt_alloc_refs(gd, 1, &tx_ref) || pvio_gnt_alloc_refs(gd, 1, &rx_ref) ||
 	    pvio_gnt_grant_access(gd, tx_ref, 0, tx_gfn, 0) || pvio_gnt_grant_access(gd, rx_ref, 0, rx_gfn, 0))
-		die("grant rings");
+		xst_die("grant rings");
 	if (pvio_ring_netif_tx_front_init(&txr, tx_va, 4096) != 256 ||
 	    pvio_ring_netif_rx_front_init(&rxr, rx_va, 4096) != 256)
-		die("ring init");
+		xst_die("ring init");
 	port = pvio_evtchn_alloc_unbound(gev, 0, on_evt, &events);
 	if (port < 0)
-		die("alloc_unbound");
+		xst_die("alloc_unbound");
 }
 
 /* End the rings' grants: fails (-EBUSY) while netback still maps them. */
@@ -547,13 +481,13 @@ static void tx_put(const struct pvio_netif_tx_request *rq, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (pvio_ring_netif_tx_put_request(&txr, &rq[i]))
-			die("tx put_request");
+			xst_die("tx put_request");
 }
 
 /* Collect @n tx responses within the deadline; how many came. */
 static int tx_collect(struct pvio_netif_tx_response *rs, int n)
 {
-	long long end = now_ms() + TMO;
+	long long end = xst_now_ms() + TMO;
 	int got = 0;
 
 	while (got < n) {
@@ -561,13 +495,13 @@ static int tx_collect(struct pvio_netif_tx_response *rs, int n)
 		if (r == 0)
 			r = pvio_ring_front_final_check(&txr);
 		if (r < 0)
-			die("netback broke the tx response ring");
+			xst_die("netback broke the tx response ring");
 		if (r > 0) {
 			while (got < n && pvio_ring_netif_tx_copy_response(&txr, &rs[got]) == 1)
 				got++;
 			continue;
 		}
-		long long left = end - now_ms();
+		long long left = end - xst_now_ms();
 		if (left <= 0)
 			break;
 		pvio_evtchn_wait(gev, (int)left);
@@ -843,7 +777,7 @@ static void test_mq_refused(void)
 	}
 	snprintf(p, sizeof(p), "%s/multi-queue-num-queues", fe_dir);
 	if (!xs_rm(xsg, XBT_NULL, p))
-		die("xs_rm %s", p);
+		xst_die("xs_rm %s", p);
 	fe_reconnect("refused multi-queue handshakes");
 	good(1, 60, "refused multi-queue handshakes");
 	check_tx_counters("refused multi-queue handshakes");
@@ -867,7 +801,7 @@ static void test_event_storm(void)
 		CHECK(0, "no stats before the storm");
 		return;
 	}
-	end = now_ms() + TMO;
+	end = xst_now_ms() + TMO;
 	for (;;) {
 		for (int i = 0; i < 2000; i++, sent++)
 			pvio_evtchn_notify(gev, (evtchn_port_t)port);
@@ -875,7 +809,7 @@ static void test_event_storm(void)
 			CHECK(0, "no stats during the storm");
 			return;
 		}
-		if (c[C_EV_BACKOFFS] >= c0[C_EV_BACKOFFS] + 3 || now_ms() > end)
+		if (c[C_EV_BACKOFFS] >= c0[C_EV_BACKOFFS] + 3 || xst_now_ms() > end)
 			break;
 	}
 	printf("# event storm: %lu notifications sent, netback took %llu events, %llu spurious, %llu backoffs\n",
@@ -905,14 +839,14 @@ static void rx_post(uint16_t id)
 
 	memset(rxb[id].va, 0xcc, 4096);
 	if (pvio_ring_netif_rx_put_request(&rxr, &r))
-		die("rx put_request");
+		xst_die("rx put_request");
 }
 
 /* Collect one whole received frame (its slots' buffers reposted after);
  * its length, or -1 at the deadline / on a malformed answer. */
 static long rx_frame(uint8_t *out, size_t cap)
 {
-	long long end = now_ms() + TMO;
+	long long end = xst_now_ms() + TMO;
 	size_t len = 0;
 
 	for (;;) {
@@ -922,9 +856,9 @@ static long rx_frame(uint8_t *out, size_t cap)
 		if (n == 0)
 			n = pvio_ring_front_final_check(&rxr);
 		if (n < 0)
-			die("netback broke the rx response ring");
+			xst_die("netback broke the rx response ring");
 		if (n == 0) {
-			long long left = end - now_ms();
+			long long left = end - xst_now_ms();
 			if (left <= 0)
 				return -1;
 			pvio_evtchn_wait(gev, (int)left);
@@ -997,25 +931,25 @@ static void test_rx_no_buffers(void)
 	printf("# rx: %u frames of %u bytes at a guest that posts no buffers\n", FLOOD, FLOOD_LEN);
 	CHECK(stats_read(c) == 0 && c[C_RX_LEN] == 0 && c[C_RX_CAP] == RXQ_CAP, "rx queue before the flood");
 	rss0 = vmrss_kb(nb_pid);
-	end = now_ms() + 4 * TMO;
-	for (uint32_t seq = 1000000; nd < FLOOD && now_ms() < end; seq++) {
+	end = xst_now_ms() + 4 * TMO;
+	for (uint32_t seq = 1000000; nd < FLOOD && xst_now_ms() < end; seq++) {
 		int err = dom0_send(seq, FLOOD_LEN);
 		if (err == 0)
 			delivered[nd++] = seq;
 		else if (err == -ENOBUFS || err == -EAGAIN)
 			sched_yield(); /* the TAP's queue is full: netback is reading */
 		else
-			die("sendto: %s", strerror(-err));
+			xst_die("sendto: %s", strerror(-err));
 	}
 	CHECK(nd == FLOOD, "only %u of %u flood frames went into the TAP", nd, FLOOD);
 	/* netback has read every frame the TAP took once queued + dropped add up */
-	end = now_ms() + TMO;
+	end = xst_now_ms() + TMO;
 	for (;;) {
 		if (stats_read(c)) {
 			CHECK(0, "no stats during the flood");
 			break;
 		}
-		if (c[C_RX_FULL] + c[C_RX_LEN] >= nd || now_ms() > end)
+		if (c[C_RX_FULL] + c[C_RX_LEN] >= nd || xst_now_ms() > end)
 			break;
 	}
 	rss1 = vmrss_kb(nb_pid);
@@ -1101,7 +1035,7 @@ static uint32_t popen_uint(const char *cmd)
 	FILE *p = popen(cmd, "r");
 
 	if (!p || !fgets(out, sizeof(out), p) || pclose(p) != 0)
-		die("%s failed", cmd);
+		xst_die("%s failed", cmd);
 	return (uint32_t)strtoul(out, NULL, 10);
 }
 
@@ -1118,7 +1052,7 @@ int main(int argc, char **argv)
 	xensim_bin = getenv("XENSIM");
 	netback_bin = getenv("NETBACK");
 	if (!xensim_bin || !netback_bin)
-		die("XENSIM and NETBACK must be set");
+		xst_die("XENSIM and NETBACK must be set");
 	if (geteuid() != 0)
 		skip("needs root (a network namespace, a TAP device)");
 	if (unshare(CLONE_NEWNET))
@@ -1131,7 +1065,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(dir, sizeof(dir), "/tmp/pvio-nbh-XXXXXX");
 	if (!mkdtemp(dir))
-		die("mkdtemp");
+		xst_die("mkdtemp");
 	atexit(cleanup);
 	setenv("XENSIM_DIR", dir, 1);
 	unsetenv("XENSIM_DOMID");
@@ -1141,7 +1075,7 @@ int main(int argc, char **argv)
 	snprintf(tapname, sizeof(tapname), "nbh%d", (int)(getpid() % 100000));
 	snprintf(cmd, sizeof(cmd), "'%s' start >/dev/null", xensim_bin);
 	if (system(cmd) != 0)
-		die("xensim start");
+		xst_die("xensim start");
 	snprintf(cmd, sizeof(cmd), "'%s' domain create nbguest --memory 64", xensim_bin);
 	dom = popen_uint(cmd);
 	snprintf(cmd, sizeof(cmd), "'%s' vif attach %u --mac %02x:%02x:%02x:%02x:%02x:%02x", xensim_bin, dom,
@@ -1154,14 +1088,14 @@ int main(int argc, char **argv)
 	setenv("XENSTORED_PATH", sock, 1);
 	xs0 = xs_open(0);
 	if (!xs0)
-		die("xs_open dom0");
+		xst_die("xs_open dom0");
 	snprintf(sock, sizeof(sock), "%s/xenstored/dom%u.sock", dir, dom);
 	setenv("XENSTORED_PATH", sock, 1);
 	snprintf(id, sizeof(id), "%u", dom);
 	setenv("XENSIM_DOMID", id, 1);
 	xsg = xs_open(0);
 	if (!xsg || xsim_domain_open(&gd) || pvio_evtchn_open(&gev))
-		die("guest handles");
+		xst_die("guest handles");
 	unsetenv("XENSIM_DOMID");
 
 	for (int i = 0; i < NDATA; i++)
@@ -1170,20 +1104,20 @@ int main(int argc, char **argv)
 		page_grant(&rxb[i], 0, 0);
 	page_grant(&foreign, (domid_t)(dom + 7), 1);
 	if (pvio_gnt_alloc_refs(gd, 1, &ungranted))
-		die("alloc ref");
+		xst_die("alloc ref");
 
 	ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (ino_fd < 0 || inotify_add_watch(ino_fd, dir, IN_MOVED_TO) < 0)
-		die("inotify: %s", strerror(errno));
+		xst_die("inotify: %s", strerror(errno));
 	netback_start();
 	/* InitWait comes after the TAP exists and the signal handlers are set */
 	CHECK(be_state_wait(1u << 2) == 2, "netback not in InitWait");
 	if (!netback_alive())
-		die("netback exited at start");
+		xst_die("netback exited at start");
 	tap_up();
 	printf("# handshake (vif %u/%u, TAP %s)\n", dom, devid, tapname);
 	if (fe_connect() != 4)
-		die("no connection");
+		xst_die("no connection");
 	CHECK(log_has("connected:"), "connect not logged");
 
 	test_tx();
