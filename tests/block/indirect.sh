@@ -12,32 +12,8 @@
 MB=$((1024 * 1024))
 img=$XENSIM_DIR/disk.img
 truncate -s $((64 * MB)) "$img"
-# pvio-tapback starts this in tapdisk's place: tapdisk with the options in $args
-args=$XENSIM_DIR/tapdisk-args
-: > "$args"
-wrap=$XENSIM_DIR/tapdisk-wrap
-cat > "$wrap" <<WRAP
-#!/bin/sh
-exec "$TAPDISK" "\$@" \$(cat "$args")
-WRAP
-chmod +x "$wrap"
 dom=$("$XENSIM" domain create ind-guest --memory 64)
-"$XENSIM" run 0 -- "$TAPBACK" --engine "$ENGINE" --tapdisk "$wrap" --no-nbd \
-    --log "$XENSIM_DIR/tapback.log" &
-tapback_pid=$!
-
-# Flat JSON read with grep (python3 starts too slowly on a busy machine to
-# be called dozens of times):
-# jf JSON KEY: a top-level scalar of pvblk's one-line JSON
-jf() { printf '%s\n' "$1" | grep -o "\"$2\": [^,}]*" | head -n 1 | sed 's/^[^:]*: //'; }
-# tstat [OBJECT] KEY: a number from tapctl stats of the current device
-tstat() {
-    if [ $# = 2 ]; then
-        "$TAPCTL" stats "$dom" "$devid" | grep -o "\"$1\":{[^}]*}" | head -n 1 | grep -o "\"$2\":[0-9]*" | cut -d: -f2
-    else
-        "$TAPCTL" stats "$dom" "$devid" | grep -o "\"$1\":[0-9]*" | head -n 1 | cut -d: -f2
-    fi
-}
+start_tapback_args
 
 # Each case attaches the image under its own vdev (xvda, xvdb, ...), so
 # no case waits on the previous one's tapdisk to be gone.

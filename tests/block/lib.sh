@@ -20,6 +20,34 @@ start_tapback() {
     "$XENSIM" run 0 -- "$TAPBACK" --engine "$ENGINE" --log "$XENSIM_DIR/tapback.log" &
     tapback_pid=$!
 }
+# start_tapback_args: pvio-tapback (engine $ENGINE, no NBD) that starts, in
+# tapdisk's place, a wrapper adding the options written to $args (read at
+# each tapdisk start, so a test changes them between attaches). Needs TAPDISK.
+start_tapback_args() {
+    args=$XENSIM_DIR/tapdisk-args
+    : > "$args"
+    wrap=$XENSIM_DIR/tapdisk-wrap
+    cat > "$wrap" <<WRAP
+#!/bin/sh
+exec "$TAPDISK" "\$@" \$(cat "$args")
+WRAP
+    chmod +x "$wrap"
+    "$XENSIM" run 0 -- "$TAPBACK" --engine "$ENGINE" --tapdisk "$wrap" --no-nbd \
+        --log "$XENSIM_DIR/tapback.log" &
+    tapback_pid=$!
+}
+# Flat JSON read with grep (python3 starts too slowly on a busy machine to
+# be called dozens of times):
+# jf JSON KEY: a top-level scalar of pvblk's one-line JSON
+jf() { printf '%s\n' "$1" | grep -o "\"$2\": [^,}]*" | head -n 1 | sed 's/^[^:]*: //'; }
+# tstat [OBJECT] KEY: a number from tapctl stats of device $devid of $dom
+tstat() {
+    if [ $# = 2 ]; then
+        "$TAPCTL" stats "$dom" "$devid" | grep -o "\"$1\":{[^}]*}" | head -n 1 | grep -o "\"$2\":[0-9]*" | cut -d: -f2
+    else
+        "$TAPCTL" stats "$dom" "$devid" | grep -o "\"$1\":[0-9]*" | head -n 1 | cut -d: -f2
+    fi
+}
 # guest DOMID CMD...: run a command as a process of DOMID
 guest() { d=$1; shift; "$XENSIM" run "$d" -- "$@"; }
 # json_field JSON KEY: a top-level number from a JSON object

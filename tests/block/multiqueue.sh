@@ -15,27 +15,9 @@
 MB=$((1024 * 1024))
 img=$XENSIM_DIR/disk.img
 truncate -s $((64 * MB)) "$img"
-args=$XENSIM_DIR/tapdisk-args
-: > "$args"
-wrap=$XENSIM_DIR/tapdisk-wrap
-cat > "$wrap" <<WRAP
-#!/bin/sh
-exec "$TAPDISK" "\$@" \$(cat "$args")
-WRAP
-chmod +x "$wrap"
 dom=$("$XENSIM" domain create mq-guest --memory 96)
-"$XENSIM" run 0 -- "$TAPBACK" --engine "$ENGINE" --tapdisk "$wrap" --no-nbd \
-    --log "$XENSIM_DIR/tapback.log" &
-tapback_pid=$!
+start_tapback_args
 
-jf() { printf '%s\n' "$1" | grep -o "\"$2\": [^,}]*" | head -n 1 | sed 's/^[^:]*: //'; }
-tstat() {
-    if [ $# = 2 ]; then
-        "$TAPCTL" stats "$dom" "$devid" | grep -o "\"$1\":{[^}]*}" | head -n 1 | grep -o "\"$2\":[0-9]*" | cut -d: -f2
-    else
-        "$TAPCTL" stats "$dom" "$devid" | grep -o "\"$1\":[0-9]*" | head -n 1 | cut -d: -f2
-    fi
-}
 # queue_requests: each queue's request counter, space separated
 queue_requests() {
     "$TAPCTL" stats "$dom" "$devid" | python3 -c '

@@ -10,18 +10,9 @@
 MB=$((1024 * 1024))
 img=$XENSIM_DIR/disk.img
 truncate -s $((32 * MB)) "$img"
-args=$XENSIM_DIR/tapdisk-args
-echo "--poll-us 2000" > "$args"
-wrap=$XENSIM_DIR/tapdisk-wrap
-cat > "$wrap" <<WRAP
-#!/bin/sh
-exec "$TAPDISK" "\$@" \$(cat "$args")
-WRAP
-chmod +x "$wrap"
 dom=$("$XENSIM" domain create poll-guest --memory 64)
-"$XENSIM" run 0 -- "$TAPBACK" --engine "$ENGINE" --tapdisk "$wrap" --no-nbd \
-    --log "$XENSIM_DIR/tapback.log" &
-tapback_pid=$!
+start_tapback_args
+echo "--poll-us 2000" > "$args"
 # pstat KEY: a number from tapdisk's "polling" stats
 pstat() {
     "$TAPCTL" stats "$dom" "$1" | grep -o '"polling":{[^}]*}' | grep -o "\"$2\":[0-9]*" | cut -d: -f2
