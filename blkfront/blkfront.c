@@ -74,7 +74,7 @@ int pvio_blkfront_open(const struct pvio_blkfront_ops *ops,
 	bf = ops->zalloc(ops->ctx, sizeof(*bf));
 	if (!bf)
 		return -PVIO_BLKFRONT_ENOMEM;
-	bf->ops = *ops;
+	bf_memcpy(&bf->ops, ops, sizeof(*ops)); /* no aggregate copy: clang would call memcpy, which a freestanding core has not */
 	bf_memcpy(bf->fdir, cfg->frontend_dir, n + 1);
 	bf->own_max_order = cfg->ring_order_zero ? 0 : cfg->max_ring_order ? cfg->max_ring_order : 4;
 	bf->no_persistent = cfg->no_persistent;

@@ -355,8 +355,10 @@ int pvio_netfront_open(const struct pvio_netfront_ops *ops, const struct pvio_ne
 	nf = ops->zalloc(ops->ctx, sizeof(*nf));
 	if (!nf)
 		return -PVIO_NETFRONT_ENOMEM;
-	nf->ops = *ops;
-	nf->cfg = *cfg;
+	/* no aggregate copies: clang would call memcpy, which a freestanding
+	 * core does not have */
+	nf_memcpy(&nf->ops, ops, sizeof(*ops));
+	nf_memcpy(&nf->cfg, cfg, sizeof(*cfg));
 	nf_memcpy(nf->dir, cfg->frontend_dir, nf_strlen(cfg->frontend_dir) + 1);
 	nf->cfg.frontend_dir = nf->dir;
 
