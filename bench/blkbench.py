@@ -7,6 +7,9 @@
   pvio-chain3  ... from a 3-deep VHD chain (base <- snapshot <- snapshot, each
             level written) whose view is the same data
   pvio-nbd  fio's nbd engine -> nbdkit pvio plugin in the guest -> blkfront -> tapdisk
+            (the plugin serialises requests: one at a time)
+  tapdisk-nbd  fio's nbd engine -> tapdisk's own NBD export of the raw image
+            (dom0 access; the same role as qemu-nbd)
   qemu-nbd  fio's nbd engine -> qemu-nbd serving the same file (the peer)
   pvio-mq   (--queues N) pvio with the guest on N rings
   pvio-poll (--poll-us N) pvio from a tapdisk with adaptive ring polling
@@ -249,6 +252,13 @@ def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl
                     nb.wait()
                     if os.path.exists(nbd_sock):
                         os.unlink(nbd_sock)
+            if "tapdisk-nbd" not in skip:
+                # tapdisk's own NBD export of the raw image (dom0 access),
+                # the same role as qemu-nbd's: fio's CPU alone would hide tapdisk's
+                tsock = os.path.join(tmp, "tapdisk", "tapdisk-%s-%s.nbd" % (dom, devids["pvio"]))
+                r["tapdisk-nbd"] = fio(["--ioengine=nbd", "--uri=nbd+unix:///?socket=" + tsock], [],
+                                       frw, bs, qd, a.time, size)
+                r["tapdisk-nbd"].pop("cpu_us_per_io", None)
             if "qemu-nbd" not in skip:
                 qsock = os.path.join(tmp, "qemu.sock")
                 q = subprocess.Popen(["qemu-nbd", "--socket=" + qsock, "--format=raw", "--cache=none",
@@ -264,7 +274,7 @@ def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl
                     q.wait()
                     if os.path.exists(qsock):
                         os.unlink(qsock)
-            for k in ["pvio", "pvio-nbd", "pvio-mq", "pvio-poll"] + ["pvio-no-" + f for f in offs]:
+            for k in ["pvio", "pvio-nbd", "tapdisk-nbd", "pvio-mq", "pvio-poll"] + ["pvio-no-" + f for f in offs]:
                 if k in r and r["limit"]["iops"]:
                     r[k]["ratio_to_limit"] = r[k]["iops"] / r["limit"]["iops"]
             for k in vhds:
@@ -295,7 +305,7 @@ def main():
                     help="tapdisk engine; null completes at once without I/O: the pvio column is then the transport alone")
     ap.add_argument("--only", default="", help="comma-separated workload names")
     ap.add_argument("--skip", default="",
-                    help="comma-separated configs to skip (pvio-vhd,pvio-chain3,pvio-nbd,qemu-nbd)")
+                    help="comma-separated configs to skip (pvio-vhd,pvio-chain3,pvio-nbd,tapdisk-nbd,qemu-nbd)")
     ap.add_argument("--off", default="",
                     help="also measure pvio with features switched off, as extra columns: "
                          "comma-separated from persistent (no persistent grants), multipage (1-page ring), "
@@ -341,17 +351,17 @@ def main():
         results, vhds = measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl)
 
     cols = (["limit", "pvio"] + vhds + ["pvio-no-" + f for f in offs] + (["pvio-mq"] if a.queues > 1 else [])
-            + (["pvio-poll"] if a.poll_us else []) + ["pvio-nbd", "qemu-nbd"])
+            + (["pvio-poll"] if a.poll_us else []) + ["pvio-nbd", "tapdisk-nbd", "qemu-nbd"])
     head = "%-20s %12s" % ("workload (IOPS)", "fio direct")
     for c in cols[1:]:
-        head += " %14s" % c + ("  ratio" if c.startswith("pvio") else "")
+        head += " %14s" % c + ("  ratio" if (c.startswith("pvio") or c == "tapdisk-nbd") else "")
     if results:
         print(head)
     for name, r in results.items():
         line = "%-20s %12s" % (name, ("%12.0f" % r["limit"]["iops"]) if "limit" in r else "-")
         for c in cols[1:]:
             line += " %14s" % (("%.0f" % r[c]["iops"]) if c in r else "-")
-            if c.startswith("pvio"):
+            if (c.startswith("pvio") or c == "tapdisk-nbd"):
                 rk = "ratio_to_raw" if c in vhds else "ratio_to_limit"
                 line += " %6s" % (("%.2f" % r[c][rk]) if c in r and rk in r[c] else "-")
         print(line)
@@ -366,13 +376,13 @@ def main():
         if not results:
             break
         print()
-        print("%-20s %12s" % (title, "fio direct") + "".join(" %14s" % c + ("       " if c.startswith("pvio") else "")
+        print("%-20s %12s" % (title, "fio direct") + "".join(" %14s" % c + ("       " if (c.startswith("pvio") or c == "tapdisk-nbd") else "")
                                                             for c in cols[1:]))
         for name, r in results.items():
             line = "%-20s %12s" % (name, (fmt % r["limit"][key]) if key in r.get("limit", {}) else "-")
             for c in cols[1:]:
                 line += " %14s" % ((fmt % r[c][key]) if c in r and key in r[c] else "-")
-                if c.startswith("pvio"):
+                if (c.startswith("pvio") or c == "tapdisk-nbd"):
                     line += "       "
             print(line)
     if trans:
