@@ -44,30 +44,6 @@ struct jwrite {
 	int done, status;
 };
 
-/* Sizes as the rest of pvblk takes them: digits, then k, m or g. */
-static int jsize(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	if (!s || s[0] < '0' || s[0] > '9')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	if (*end == 'k' || *end == 'K')
-		v <<= 10, end++;
-	else if (*end == 'm' || *end == 'M')
-		v <<= 20, end++;
-	else if (*end == 'g' || *end == 'G')
-		v <<= 30, end++;
-	if (*end)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static uint64_t jrng;
 static uint64_t jrnd(void)
 {
@@ -141,12 +117,12 @@ int pvblk_cmd_journal(int argc, char **argv, const char *vdev, const struct pvio
 
 	while ((c = getopt_long(argc, argv, "o:l:s:c:q:f:h", o, NULL)) != -1) {
 		switch (c) {
-		case 'o': if (jsize(optarg, &off)) goto bad; break;
-		case 'l': if (jsize(optarg, &len)) goto bad; break;
-		case 's': if (jsize(optarg, &seed)) goto bad; break;
-		case 'c': if (jsize(optarg, &count)) goto bad; break;
-		case 'q': if (jsize(optarg, &qd)) goto bad; break;
-		case 'f': if (jsize(optarg, &every)) goto bad; break;
+		case 'o': if (pvblk_parse_size(optarg, &off)) goto bad; break;
+		case 'l': if (pvblk_parse_size(optarg, &len)) goto bad; break;
+		case 's': if (pvblk_parse_size(optarg, &seed)) goto bad; break;
+		case 'c': if (pvblk_parse_size(optarg, &count)) goto bad; break;
+		case 'q': if (pvblk_parse_size(optarg, &qd)) goto bad; break;
+		case 'f': if (pvblk_parse_size(optarg, &every)) goto bad; break;
 		case 'h':
 			printf("Usage: pvblk journal [--offset B] [--length B] [--seed S] [--count N] [--qd Q]\n"
 			       "                     [--flush-every K]\n"

@@ -47,7 +47,7 @@ static void usage(FILE *f)
 		"multiples of the disk's sector size. --vdev defaults to the first vbd.\n");
 }
 
-static int parse_size(const char *s, uint64_t *out)
+int pvblk_parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -205,8 +205,8 @@ static int cmd_discard(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "o:l:h", o, NULL)) != -1) {
 		switch (c) {
-		case 'o': if (parse_size(optarg, &off)) goto bad; break;
-		case 'l': if (parse_size(optarg, &len)) goto bad; have_len = 1; break;
+		case 'o': if (pvblk_parse_size(optarg, &off)) goto bad; break;
+		case 'l': if (pvblk_parse_size(optarg, &len)) goto bad; have_len = 1; break;
 		case 'h':
 			printf("Usage: pvblk discard --offset B --length B\n"
 			       "Discard (trim) LENGTH bytes at OFFSET: the backend drops the data\n"
@@ -249,11 +249,11 @@ static int cmd_rw(int argc, char **argv, int is_write)
 
 	while ((c = getopt_long(argc, argv, "o:l:O:i:p:h", o, NULL)) != -1) {
 		switch (c) {
-		case 'o': if (parse_size(optarg, &off)) goto bad; break;
-		case 'l': if (parse_size(optarg, &len)) goto bad; have_len = 1; break;
+		case 'o': if (pvblk_parse_size(optarg, &off)) goto bad; break;
+		case 'l': if (pvblk_parse_size(optarg, &len)) goto bad; have_len = 1; break;
 		case 'O': if (is_write) goto bad; file = optarg; break;
 		case 'i': if (!is_write) goto bad; file = optarg; break;
-		case 'p': if (!is_write || parse_size(optarg, &seed)) goto bad; have_pat = 1; break;
+		case 'p': if (!is_write || pvblk_parse_size(optarg, &seed)) goto bad; have_pat = 1; break;
 		case 'h':
 			if (is_write)
 				printf("Usage: pvblk write --offset B --length B [--in FILE | --pattern SEED]\n"
@@ -383,10 +383,10 @@ static int cmd_verify(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "o:l:s:r:jh", o, NULL)) != -1) {
 		switch (c) {
-		case 'o': if (parse_size(optarg, &off)) goto bad; break;
-		case 'l': if (parse_size(optarg, &len)) goto bad; break;
-		case 's': if (parse_size(optarg, &seed)) goto bad; break;
-		case 'r': if (parse_size(optarg, &nrand)) goto bad; break;
+		case 'o': if (pvblk_parse_size(optarg, &off)) goto bad; break;
+		case 'l': if (pvblk_parse_size(optarg, &len)) goto bad; break;
+		case 's': if (pvblk_parse_size(optarg, &seed)) goto bad; break;
+		case 'r': if (pvblk_parse_size(optarg, &nrand)) goto bad; break;
 		case 'F': fresh = 1; break;
 		case 'j': json = 1; break;
 		case 'h':
@@ -639,12 +639,12 @@ static int cmd_bench(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "r:b:q:t:c:o:l:jh", o, NULL)) != -1) {
 		switch (c) {
 		case 'r': rw = optarg; break;
-		case 'b': if (parse_size(optarg, &bs)) goto bad; break;
-		case 'q': if (parse_size(optarg, &qd)) goto bad; break;
-		case 't': if (parse_size(optarg, &secs)) goto bad; break;
-		case 'c': if (parse_size(optarg, &count)) goto bad; break;
-		case 'o': if (parse_size(optarg, &off)) goto bad; break;
-		case 'l': if (parse_size(optarg, &len)) goto bad; break;
+		case 'b': if (pvblk_parse_size(optarg, &bs)) goto bad; break;
+		case 'q': if (pvblk_parse_size(optarg, &qd)) goto bad; break;
+		case 't': if (pvblk_parse_size(optarg, &secs)) goto bad; break;
+		case 'c': if (pvblk_parse_size(optarg, &count)) goto bad; break;
+		case 'o': if (pvblk_parse_size(optarg, &off)) goto bad; break;
+		case 'l': if (pvblk_parse_size(optarg, &len)) goto bad; break;
 		case 'j': json = 1; break;
 		case 'h':
 			printf("Usage: pvblk bench [--rw randread|randwrite|read|write] [--bs 4k] [--qd 32]\n"
@@ -802,7 +802,7 @@ int main(int argc, char **argv)
 			open_cfg.ring_order_zero = open_cfg.max_ring_order == 0;
 			break;
 		case 'I':
-			if (parse_size(optarg, &mi) || (mi && mi < 12) || mi > 4096) {
+			if (pvblk_parse_size(optarg, &mi) || (mi && mi < 12) || mi > 4096) {
 				fprintf(stderr, "pvblk: --max-indirect takes 0 or 12..4096\n");
 				return 2;
 			}
@@ -810,7 +810,7 @@ int main(int argc, char **argv)
 			break;
 		case 'N': open_cfg.max_indirect_segments = 0; break;
 		case 'Q':
-			if (parse_size(optarg, &mi) || mi < 1 || mi > PVIO_BLKFRONT_MAX_QUEUES) {
+			if (pvblk_parse_size(optarg, &mi) || mi < 1 || mi > PVIO_BLKFRONT_MAX_QUEUES) {
 				fprintf(stderr, "pvblk: --queues takes 1..%d\n", PVIO_BLKFRONT_MAX_QUEUES);
 				return 2;
 			}
