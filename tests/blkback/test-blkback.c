@@ -1613,6 +1613,27 @@ static void bench(const char *engine)
 	close(v.img_fd);
 }
 
+
+/* Collect up to @want x86_32-layout responses from @fr (deadline TMO);
+ * returns how many came. */
+static int responses32(struct pvio_ring_front *fr, struct pvio_blkif_x86_32_response *rs, int want)
+{
+	long long end = xst_now_ms() + TMO;
+	int got = 0;
+
+	while (got < want && xst_now_ms() < end) {
+		int n = pvio_ring_front_poll_responses(fr);
+		if (n == 0)
+			n = pvio_ring_front_final_check(fr);
+		if (n > 0) {
+			while (got < want && pvio_ring_blkif_x86_32_copy_response(fr, &rs[got]) == 1)
+				got++;
+			continue;
+		}
+		pvio_evtchn_wait(gev, (int)(end - xst_now_ms()));
+	}
+	return got;
+}
 static void run_readonly(const char *engine, uint32_t devid)
 {
 	struct vbd v;
@@ -1670,19 +1691,7 @@ static void run_readonly(const char *engine, uint32_t devid)
 	if (pvio_ring_front_push_requests(&fr32))
 		pvio_evtchn_notify(gev, (evtchn_port_t)f.port);
 	struct pvio_blkif_x86_32_response rs32[2];
-	int got = 0;
-	long long end = xst_now_ms() + TMO;
-	while (got < 2 && xst_now_ms() < end) {
-		int n = pvio_ring_front_poll_responses(&fr32);
-		if (n == 0)
-			n = pvio_ring_front_final_check(&fr32);
-		if (n > 0) {
-			while (got < 2 && pvio_ring_blkif_x86_32_copy_response(&fr32, &rs32[got]) == 1)
-				got++;
-			continue;
-		}
-		pvio_evtchn_wait(gev, (int)(end - xst_now_ms()));
-	}
+	int got = responses32(&fr32, rs32, 2);
 	/* the refusal is answered at once, the read when its I/O is done */
 	int ok_read = 0, ok_bad = 0;
 	for (int i = 0; i < got; i++) {
@@ -1720,19 +1729,7 @@ static void run_readonly(const char *engine, uint32_t devid)
 	pvio_ring_blkif_x86_32_put_request(&fr32, &r32);
 	if (pvio_ring_front_push_requests(&fr32))
 		pvio_evtchn_notify(gev, (evtchn_port_t)f.port);
-	got = 0;
-	end = xst_now_ms() + TMO;
-	while (got < 2 && xst_now_ms() < end) {
-		int n = pvio_ring_front_poll_responses(&fr32);
-		if (n == 0)
-			n = pvio_ring_front_final_check(&fr32);
-		if (n > 0) {
-			while (got < 2 && pvio_ring_blkif_x86_32_copy_response(&fr32, &rs32[got]) == 1)
-				got++;
-			continue;
-		}
-		pvio_evtchn_wait(gev, (int)(end - xst_now_ms()));
-	}
+	got = responses32(&fr32, rs32, 2);
 	ok_read = ok_bad = 0;
 	for (int i = 0; i < got; i++) {
 		ok_read |= rs32[i].id == 0x5555aaaa0001ull && rs32[i].status == 0 &&
