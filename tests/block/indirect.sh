@@ -18,11 +18,6 @@ start_tapback_args
 # Each case attaches the image under its own vdev (xvda, xvdb, ...), so
 # no case waits on the previous one's tapdisk to be gone.
 n=0
-next_vdev() {
-    vdev=xvd$(printf "\\$(printf %o $((97 + n)))")
-    devid=$((51712 + 16 * n))
-    n=$((n + 1))
-}
 
 seed=1
 # case NAME TAPDISK-OPTIONS PVBLK-OPTIONS WANT: negotiated WANT segments

@@ -48,6 +48,13 @@ tstat() {
         "$TAPCTL" stats "$dom" "$devid" | grep -o "\"$1\":[0-9]*" | head -n 1 | cut -d: -f2
     fi
 }
+# next_vdev: the next of xvda, xvdb, ... (counter $n, start it at 0) in
+# $vdev and its devid in $devid, so each case of a test gets a fresh device
+next_vdev() {
+    vdev=xvd$(printf "\\$(printf %o $((97 + n)))")
+    devid=$((51712 + 16 * n))
+    n=$((n + 1))
+}
 # guest DOMID CMD...: run a command as a process of DOMID
 guest() { d=$1; shift; "$XENSIM" run "$d" -- "$@"; }
 # json_field JSON KEY: a top-level number from a JSON object

@@ -26,11 +26,6 @@ print(" ".join(str(q["requests"]) for q in json.load(sys.stdin)["queues"]["per_q
 }
 
 n=0
-next_vdev() {
-    vdev=xvd$(printf "\\$(printf %o $((97 + n)))")
-    devid=$((51712 + 16 * n))
-    n=$((n + 1))
-}
 
 seed=1
 # case NAME TAPDISK-OPTIONS PVBLK-OPTIONS WANT-QUEUES WANT-OFFERED
