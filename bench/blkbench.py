@@ -2,7 +2,8 @@
 """pvio block benchmark: one run, side by side, on the same image file.
 
   limit     fio with io_uring (O_DIRECT) straight on the backing file
-  pvio      pvblk bench in a guest: blkfront -> ring -> tapdisk -> file
+  pvio      pvblk bench in a guest: blkfront -> ring -> tapdisk -> file, from
+            zero-copy buffers (blkfront's granted pages; --off zerocopy: bounced)
   pvio-vhd  the same through tapdisk from a dynamic VHD holding the same data
   pvio-chain3  ... from a 3-deep VHD chain (base <- snapshot <- snapshot, each
             level written) whose view is the same data
@@ -51,7 +52,7 @@ def wait_path(p, secs=30):
 
 
 OFF_FLAGS = {"persistent": ["--no-persistent"], "multipage": ["--ring-order", "0"],
-             "indirect": ["--no-indirect"]}
+             "indirect": ["--no-indirect"], "zerocopy": ["--bounce"]}
 
 WORKLOADS = [  # name, fio rw, pvblk rw, bs, qd
     ("randread-4k-qd1", "randread", "randread", 4096, 1),
@@ -309,7 +310,9 @@ def main():
     ap.add_argument("--off", default="",
                     help="also measure pvio with features switched off, as extra columns: "
                          "comma-separated from persistent (no persistent grants), multipage (1-page ring), "
-                         "indirect (no indirect descriptors: 11 segments, 44 KiB, per request)")
+                         "indirect (no indirect descriptors: 11 segments, 44 KiB, per request), "
+                         "zerocopy (the guest's buffers are plain memory, copied through blkfront's "
+                         "bounce pool)")
     ap.add_argument("--poll-us", type=int, default=0,
                     help="also measure pvio with tapdisk's adaptive ring polling (--poll-us N): a pvio-poll "
                          "column and transport rows qdN-poll; 0: not measured")

@@ -36,6 +36,8 @@ static uint32_t pool_gref(const struct pvio_blkfront *bf, uint32_t idx)
 	return bf->blocks[idx / BF_POOL_BLOCK].gref[idx % BF_POOL_BLOCK];
 }
 
+static bool buf_release(struct pvio_blkfront *bf, struct bf_buf *b);
+
 int bf_slots_init(struct pvio_blkfront *bf)
 {
 	unsigned i;
@@ -152,6 +154,21 @@ void bf_slots_fini(struct pvio_blkfront *bf)
 		else
 			bf->ops.page_free(bf->ops.ctx, b->va, BF_POOL_BLOCK);
 	}
+	for (i = 0; i < BF_MAX_BUFS; i++) {
+		struct bf_buf *b = &bf->bufs[i];
+		unsigned held = 0;
+
+		if (!b->va)
+			continue;
+		if (buf_release(bf, b))
+			continue;
+		for (unsigned k = 0; k < b->npages; k++)
+			held += b->gref[k] != BF_REF_ENDED;
+		bf->st.leaked_pages += held;
+		bf->ops.free(bf->ops.ctx, b->gref);
+		b->va = (void *)0;
+		b->gref = (void *)0;
+	}
 	if (bf->slots)
 		bf->ops.free(bf->ops.ctx, bf->slots);
 	if (bf->slot_page_mem)
@@ -194,10 +211,11 @@ static void fl_remove(struct pvio_blkfront *bf, struct bf_slot *s)
 static void slot_free(struct pvio_blkfront *bf, struct bf_slot *s)
 {
 	fl_remove(bf, s);
-	/* the chunk's pages go back to the pool */
-	for (uint32_t k = 0; k < s->npages; k++)
+	/* the chunk's pages go back to the pool (a caller's buffer stays theirs) */
+	for (uint32_t k = 0; !s->zbuf && k < s->npages; k++)
 		bf->pool_free[bf->pool_nfree++] = s->page[k];
 	s->npages = 0;
+	s->zbuf = (void *)0;
 	s->state = SLOT_FREE;
 	s->io = (void *)0;
 	s->prev = (void *)0;
@@ -224,6 +242,125 @@ static void q_pop(struct pvio_blkfront *bf)
 		bf->q_tail = (void *)0;
 	io->next_ = (void *)0;
 	io->inq_ = false;
+}
+
+/* The caller's zero-copy buffer holding the rest of @io (from issued_ on),
+ * if that starts on one of its pages; *page: which.  NULL: bounce it. */
+static struct bf_buf *buf_find(struct pvio_blkfront *bf, const struct pvio_blkfront_io *io,
+			       uint32_t *page)
+{
+	const uint8_t *p = (const uint8_t *)io->buf + io->issued_;
+	size_t left = io->len - io->issued_;
+
+	for (unsigned i = 0; i < BF_MAX_BUFS; i++) {
+		struct bf_buf *b = &bf->bufs[i];
+		size_t size = (size_t)b->npages * BF_PAGE;
+
+		if (!b->va || b->retired || p < b->va || p >= b->va + size)
+			continue;
+		size_t off = (size_t)(p - b->va);
+		if (off % BF_PAGE || left > size - off)
+			return (void *)0;
+		*page = (uint32_t)(off / BF_PAGE);
+		return b;
+	}
+	return (void *)0;
+}
+
+/* End what is left of @b's grants; true once none is held any more. */
+static bool buf_release(struct pvio_blkfront *bf, struct bf_buf *b)
+{
+	bool all = true;
+
+	for (unsigned k = 0; k < b->npages; k++) {
+		if (b->gref[k] == BF_REF_ENDED)
+			continue;
+		if (bf->ops.end_grant(bf->ops.ctx, b->gref[k]) == 0)
+			b->gref[k] = BF_REF_ENDED;
+		else
+			all = false;
+	}
+	if (!all)
+		return false;
+	bf->ops.page_free(bf->ops.ctx, b->va, b->npages);
+	bf->ops.free(bf->ops.ctx, b->gref);
+	b->va = (void *)0;
+	b->gref = (void *)0;
+	b->npages = 0;
+	b->retired = false;
+	return true;
+}
+
+int pvio_blkfront_buf_alloc(struct pvio_blkfront *bf, size_t len, void **buf)
+{
+	struct bf_buf *b = (void *)0;
+	uint64_t gfn;
+	void *va;
+	int err;
+
+	*buf = (void *)0;
+	if (len == 0 || len > (size_t)1 << 30)
+		return -PVIO_BLKFRONT_EINVAL;
+	if (bf->phase == BF_DEAD)
+		return -PVIO_BLKFRONT_EIO;
+	for (unsigned i = 0; i < BF_MAX_BUFS && !b; i++)
+		if (!bf->bufs[i].va)
+			b = &bf->bufs[i];
+	if (!b)
+		return -PVIO_BLKFRONT_ENOSPC;
+	unsigned n = (unsigned)((len + BF_PAGE - 1) / BF_PAGE);
+	uint32_t *gref = bf->ops.zalloc(bf->ops.ctx, sizeof(*gref) * n);
+	if (!gref)
+		return -PVIO_BLKFRONT_ENOMEM;
+	err = bf->ops.page_alloc(bf->ops.ctx, n, &va, &gfn);
+	if (err) {
+		bf->ops.free(bf->ops.ctx, gref);
+		return err;
+	}
+	for (unsigned k = 0; k < n; k++)
+		gref[k] = BF_REF_ENDED;
+	b->va = va;
+	b->npages = n;
+	b->gref = gref;
+	for (unsigned k = 0; k < n; k++) {
+		err = bf->ops.grant(bf->ops.ctx, bf->backend_id, gfn + k, false, &gref[k]);
+		if (err) {
+			gref[k] = BF_REF_ENDED;
+			/* nothing was sent on these yet: the ends succeed */
+			if (!buf_release(bf, b))
+				b->retired = true;
+			return err;
+		}
+	}
+	*buf = va;
+	return 0;
+}
+
+int pvio_blkfront_buf_free(struct pvio_blkfront *bf, void *buf)
+{
+	struct bf_buf *b = (void *)0;
+	struct bf_slot *s;
+	struct pvio_blkfront_io *io;
+
+	for (unsigned i = 0; i < BF_MAX_BUFS && !b; i++)
+		if (bf->bufs[i].va && !bf->bufs[i].retired && bf->bufs[i].va == buf)
+			b = &bf->bufs[i];
+	if (!b)
+		return -PVIO_BLKFRONT_EINVAL;
+	/* nothing in flight or waiting may still point into it */
+	for (s = bf->fl_head; s; s = s->next)
+		if (s->zbuf == b)
+			return -PVIO_BLKFRONT_EBUSY;
+	for (io = bf->q_head; io; io = io->next_) {
+		const uint8_t *p = io->buf;
+		if (p + io->len > b->va && p < b->va + (size_t)b->npages * BF_PAGE)
+			return -PVIO_BLKFRONT_EBUSY;
+	}
+	b->retired = true;
+	/* A persistent-grant backend still maps pages it has seen: those
+	 * grants end at close, once it has disconnected. */
+	buf_release(bf, b);
+	return 0;
 }
 
 /* Copy between the user's buffer and the pool pages of @s. */
@@ -256,11 +393,15 @@ static bool split_one(struct pvio_blkfront *bf)
 	size_t left, max;
 	uint32_t bytes = 0;
 
+	s->zbuf = (void *)0;
 	if (io->op == PVIO_BLKFRONT_READ || io->op == PVIO_BLKFRONT_WRITE) {
 		/* What one ring request carries now, in whole logical sectors,
-		 * and no more than the pool can lend at the moment. */
+		 * and (bounced) no more than the pool can lend at the moment. */
+		uint32_t zpage;
+		struct bf_buf *zb = buf_find(bf, io, &zpage);
+
 		max = (size_t)bf->seg_limit * BF_PAGE;
-		if (max > (size_t)bf->pool_nfree * BF_PAGE)
+		if (!zb && max > (size_t)bf->pool_nfree * BF_PAGE)
 			max = (size_t)bf->pool_nfree * BF_PAGE;
 		max -= max % bf->info.sector_size;
 		if (max == 0)
@@ -268,8 +409,13 @@ static bool split_one(struct pvio_blkfront *bf)
 		left = io->len - io->issued_;
 		bytes = left > max ? (uint32_t)max : (uint32_t)left;
 		s->npages = (bytes + BF_PAGE - 1) / BF_PAGE;
-		for (uint32_t k = 0; k < s->npages; k++)
-			s->page[k] = bf->pool_free[--bf->pool_nfree];
+		if (zb) {
+			s->zbuf = zb;
+			s->zpage = zpage;
+		} else {
+			for (uint32_t k = 0; k < s->npages; k++)
+				s->page[k] = bf->pool_free[--bf->pool_nfree];
+		}
 	}
 	bf->free_head = s->next;
 	s->io = io;
@@ -295,7 +441,7 @@ static bool split_one(struct pvio_blkfront *bf)
 		s->bytes = bytes;
 		s->sector = io->sector + io->issued_ / 512;
 		s->io_off = io->issued_;
-		if (io->op == PVIO_BLKFRONT_WRITE)
+		if (io->op == PVIO_BLKFRONT_WRITE && !s->zbuf)
 			copy_chunk(bf, s, true);
 		io->issued_ += bytes;
 	}
@@ -314,7 +460,7 @@ static void fill_seg(const struct pvio_blkfront *bf, const struct bf_slot *s, ui
 {
 	uint32_t n = s->bytes - k * BF_PAGE < BF_PAGE ? s->bytes - k * BF_PAGE : BF_PAGE;
 
-	seg->gref = pool_gref(bf, s->page[k]);
+	seg->gref = s->zbuf ? s->zbuf->gref[s->zpage + k] : pool_gref(bf, s->page[k]);
 	seg->first_sect = 0;
 	seg->last_sect = (uint8_t)(n / 512 - 1);
 	seg->_pad[0] = 0;
@@ -364,6 +510,8 @@ static bool produce(struct pvio_blkfront *bf, struct bf_slot *s)
 		rq.ind.id = (uint64_t)(s - bf->slots);
 		rq.ind.sector_number = s->sector + (uint64_t)s->sub * (BF_PAGE / 512);
 		rq.ind.handle = (pvio_blkif_vdev_t)bf->devid;
+		if (s->zbuf)
+			bf->st.zero_copy_requests++;
 		for (k = 0; k < (n + BF_IND_PER_PAGE - 1) / BF_IND_PER_PAGE; k++)
 			rq.ind.indirect_grefs[k] = s->ind_gref[k];
 		bf->st.indirect_requests++;
@@ -373,6 +521,8 @@ static bool produce(struct pvio_blkfront *bf, struct bf_slot *s)
 		rq.rw.handle = (pvio_blkif_vdev_t)bf->devid;
 		rq.rw.id = (uint64_t)(s - bf->slots);
 		rq.rw.sector_number = s->sector + (uint64_t)s->sub * (BF_PAGE / 512);
+		if (s->zbuf)
+			bf->st.zero_copy_requests++;
 		for (k = 0; k < n; k++)
 			fill_seg(bf, s, s->sub + k, &rq.rw.seg[k]);
 		if (s->op == PVIO_BLKIF_OP_DISCARD) {
@@ -514,7 +664,7 @@ static bool complete(struct pvio_blkfront *bf, const struct pvio_blkif_response 
 		bf->nqueued++;
 		return true;
 	}
-	if (status == 0 && s->op == PVIO_BLKIF_OP_READ)
+	if (status == 0 && s->op == PVIO_BLKIF_OP_READ && !s->zbuf)
 		copy_chunk(bf, s, false);
 	if (status == -PVIO_BLKFRONT_EOPNOTSUPP && io->op == PVIO_BLKFRONT_FLUSH)
 		bf->flush_ok = false; /* as Linux: stop asking */

@@ -23,6 +23,10 @@
 #define BF_MAX_SECTOR_SIZE 32768u
 /* Bounce pages are allocated and granted in blocks of this many. */
 #define BF_POOL_BLOCK 64u
+/* Caller's zero-copy buffers (pvio_blkfront_buf_alloc) at most. */
+#define BF_MAX_BUFS 64u
+/* A buffer's grant ref that has been ended (refs are < 2^31 on Xen). */
+#define BF_REF_ENDED 0xffffffffu
 #define BF_PATH 128
 
 /* xenbus states */
@@ -71,8 +75,10 @@ struct bf_slot {
 	size_t io_off;		      /* where in io->buf the chunk starts */
 	struct pvio_blkfront_io *io;  /* owner */
 	struct bf_slot *prev, *next;  /* in-flight list, submission order */
-	uint32_t npages;	      /* pool pages holding the chunk */
+	uint32_t npages;	      /* pages holding the chunk */
 	uint32_t *page;		      /* their pool indices (bf->slot_pages entries) */
+	struct bf_buf *zbuf;	      /* or: the caller's zero-copy buffer holding it */
+	uint32_t zpage;		      /* ... from this page of it on (page[] unused) */
 	uint32_t sub, sub_n;	      /* pages answered so far / in the request on the ring */
 	uint8_t *ind;		      /* indirect descriptor pages (bf->ind_pages), or NULL */
 	uint32_t ind_gref[PVIO_BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
@@ -96,6 +102,15 @@ struct bf_block {
 	uint8_t *va;
 	uint32_t gref[BF_POOL_BLOCK];
 	unsigned ngrants;	      /* gref[0..ngrants) are live */
+};
+
+/* A caller's zero-copy buffer: pages granted once to the backend, which
+ * ring requests name directly (no bounce copy). */
+struct bf_buf {
+	uint8_t *va;		/* NULL: entry unused */
+	unsigned npages;
+	uint32_t *gref;		/* npages refs; BF_REF_ENDED once ended */
+	bool retired;		/* freed by the caller; some grant still held */
 };
 
 struct pvio_blkfront {
@@ -141,6 +156,7 @@ struct pvio_blkfront {
 	struct bf_slot *free_head;    /* singly linked through next */
 	struct bf_slot *fl_head, *fl_tail; /* in-flight list */
 	unsigned nqueued;	      /* slots in SLOT_QUEUED */
+	struct bf_buf bufs[BF_MAX_BUFS];
 
 	/* user I/Os not yet fully split into slots (FIFO) */
 	struct pvio_blkfront_io *q_head, *q_tail;

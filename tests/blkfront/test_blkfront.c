@@ -763,6 +763,96 @@ START_TEST(test_backend_closing)
 }
 END_TEST
 
+
+/* ---- zero-copy buffers --------------------------------------------------- */
+
+/* I/O in buffers from pvio_blkfront_buf_alloc names their pages in the
+ * ring requests (no bounce); anything not starting on one of their pages,
+ * or running past the buffer, is bounced; data is right either way; a
+ * buffer cannot be freed under an I/O; the table is bounded. */
+START_TEST(test_zero_copy)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 2, .flush = 1, .max_indirect = 256 };
+	struct pvio_blkfront_config cfg = { .max_indirect_segments = 256 };
+	const size_t len = 1u << 20, size = len + 8192;
+	struct pvio_blkfront_stats s0, s1;
+	uint8_t *src = malloc(len);
+	void *zv, *more[64];
+	uint8_t *z;
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+
+	ck_assert_int_eq(pvio_blkfront_buf_alloc(bf, 0, &zv), -EINVAL);
+	ck_assert_int_eq(pvio_blkfront_buf_alloc(bf, size, &zv), 0);
+	z = zv;
+	ck_assert_uint_eq((uintptr_t)z % 4096, 0);
+	/* 1 MiB write from the buffer: one indirect request, no bounce */
+	fill(src, len, 4242);
+	memcpy(z, src, len);
+	pvio_blkfront_get_stats(bf, &s0);
+	ck_assert_int_eq(pvio_blkfront_write(bf, 8, z, len), 0);
+	pvio_blkfront_get_stats(bf, &s1);
+	ck_assert_uint_eq(s1.ring_requests - s0.ring_requests, 1);
+	ck_assert_uint_eq(s1.zero_copy_requests - s0.zero_copy_requests, 1);
+	ck_assert(memcmp(e.disk + 8 * 512, src, len) == 0);
+	/* read it back into the buffer, from its second page on */
+	memset(z, 0, size);
+	ck_assert_int_eq(pvio_blkfront_read(bf, 8, z + 4096, len), 0);
+	ck_assert(memcmp(z + 4096, src, len) == 0);
+	pvio_blkfront_get_stats(bf, &s0);
+	ck_assert_uint_eq(s0.zero_copy_requests - s1.zero_copy_requests, 1);
+	/* not on a page boundary: bounced, and right */
+	memset(z, 0, size);
+	ck_assert_int_eq(pvio_blkfront_read(bf, 8, z + 512, 64 * 1024), 0);
+	ck_assert(memcmp(z + 512, src, 64 * 1024) == 0);
+	pvio_blkfront_get_stats(bf, &s1);
+	ck_assert_uint_eq(s1.zero_copy_requests, s0.zero_copy_requests);
+	/* the buffer's last page: zero-copy */
+	ck_assert_int_eq(pvio_blkfront_read(bf, 8, z + size - 4096, 4096), 0);
+	ck_assert(memcmp(z + size - 4096, src, 4096) == 0);
+	pvio_blkfront_get_stats(bf, &s1);
+	ck_assert_uint_eq(s1.zero_copy_requests - s0.zero_copy_requests, 1);
+	ck_assert_uint_eq(s1.ios_failed, 0);
+
+	/* not freed under an I/O in flight */
+	struct acb a = { 0 };
+	struct pvio_blkfront_io io = { .op = PVIO_BLKFRONT_READ, .sector = 8, .buf = z,
+				       .len = 65536, .cb = a_cb, .arg = &a };
+	ck_assert_int_eq(pvio_blkfront_submit(bf, &io), 0);
+	ck_assert_int_eq(pvio_blkfront_buf_free(bf, z), -EBUSY);
+	while (pvio_blkfront_inflight(bf))
+		ck_assert_int_ge(pvio_blkfront_poll(bf, 5000), 0);
+	ck_assert_int_eq(a.done, 1);
+	ck_assert_int_eq(a.status, 0);
+	ck_assert(memcmp(z, src, 65536) == 0);
+	ck_assert_int_eq(pvio_blkfront_buf_free(bf, z), 0);
+	ck_assert_int_eq(pvio_blkfront_buf_free(bf, z), -EINVAL);
+	ck_assert_int_eq(pvio_blkfront_buf_free(bf, src), -EINVAL);
+
+	/* a bounded table: 64 buffers, then -ENOSPC */
+	unsigned n = 0;
+	while (n < 64 && pvio_blkfront_buf_alloc(bf, 4096, &more[n]) == 0)
+		n++;
+	ck_assert_uint_eq(n, 64);
+	ck_assert_int_eq(pvio_blkfront_buf_alloc(bf, 4096, &zv), -ENOSPC);
+	/* each still works for I/O */
+	memcpy(more[63], src, 4096);
+	ck_assert_int_eq(pvio_blkfront_write(bf, 4000, more[63], 4096), 0);
+	ck_assert(memcmp(e.disk + 4000 * 512, src, 4096) == 0);
+	for (unsigned i = 0; i < n; i += 2)
+		ck_assert_int_eq(pvio_blkfront_buf_free(bf, more[i]), 0);
+	/* the rest are released at close: nothing leaks */
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+	free(src);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("blkfront");
@@ -784,6 +874,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_garbage_xenstore, 0, (int)(sizeof(garbage) / sizeof(garbage[0])));
 	tcase_add_test(tc, test_reconnect);
 	tcase_add_test(tc, test_backend_closing);
+	tcase_add_test(tc, test_zero_copy);
 	suite_add_tcase(s, tc);
 	/* indirect descriptors and sector sizes: their own case, so meson can
 	 * run it as a test of its own (CK_RUN_CASE=indirect) */

@@ -20,6 +20,14 @@ info=$(guest "$dom" "$PVBLK" --vdev xvda info --json) || fail "pvblk info"
 # random mixed I/O on a fresh disk: unwritten areas read as zeros
 guest "$dom" "$PVBLK" --vdev xvda verify --random 1500 --fresh --seed 7 --length $((32 * MB)) ||
     fail "random verify"
+# the page-aligned ones among them went from zero-copy buffers (the
+# default), so through the guest's own granted pages; --bounce: none did
+out=$(guest "$dom" "$PVBLK" --vdev xvda verify --random 300 --seed 8 --length $((16 * MB)) --json) ||
+    fail "zero-copy verify: $out"
+[ "$(json_field "$out" zero_copy_requests)" -gt 0 ] || fail "no zero-copy request: $out"
+out=$(guest "$dom" "$PVBLK" --vdev xvda --bounce verify --random 100 --seed 9 --length $((16 * MB)) --json) ||
+    fail "bounce verify: $out"
+[ "$(json_field "$out" zero_copy_requests)" = 0 ] || fail "--bounce still used zero-copy: $out"
 # the last MiB of the disk and the very last sector
 guest "$dom" "$PVBLK" --vdev xvda verify --offset $((63 * MB)) --length $MB --seed 9 || fail "disk end"
 guest "$dom" "$PVBLK" --vdev xvda read --offset $((64 * MB - 512)) --length 512 --out /dev/null ||

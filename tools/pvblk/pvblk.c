@@ -21,18 +21,23 @@
 /* Switches of the connection (so benchmarks can turn features off). */
 static struct pvio_blkfront_config open_cfg;
 static const char *vdev;
+static bool bounce; /* --bounce: the async engine's buffers are plain memory */
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: pvblk [--vdev xvdX|DEVID] [--no-persistent] [--ring-order 0..4]\n"
-		"             [--max-indirect N | --no-indirect] [--queues N] COMMAND [OPTIONS]\n"
+		"             [--max-indirect N | --no-indirect] [--queues N] [--bounce]\n"
+		"             COMMAND [OPTIONS]\n"
 		"Run inside a guest: xensim run DOMID -- pvblk ...\n"
 		"  --max-indirect N  use indirect descriptors of up to N segments (12..4096,\n"
 		"                    default 256: a 1 MiB I/O in one request) when the backend\n"
 		"                    offers them; --no-indirect (or 0): 11 segments per request\n"
 		"  --queues N        use up to N rings (1..16, default 1) when the backend offers\n"
 		"                    multi-queue-max-queues; I/Os are spread round-robin\n"
+		"  --bounce          verify --random and bench take their buffers from plain\n"
+		"                    memory, so blkfront copies through its bounce pool;\n"
+		"                    default: zero-copy buffers granted by blkfront\n"
 		"Commands (each takes --help):\n"
 		"  info    [--json]                          disk geometry and features\n"
 		"  read    --offset B --length B [--out F]   read bytes (to stdout by default)\n"
@@ -353,6 +358,45 @@ struct job {
 	int is_read;
 };
 
+/* The async engine's @n buffers of @size bytes: by default one zero-copy
+ * area from blkfront (each buffer page-aligned in it, so its I/Os go
+ * without a copy), else (--bounce, or blkfront cannot) plain memory. */
+static uint8_t *zc_area;
+
+static int jobs_bufs(struct dev *d, struct job *jobs, unsigned n, size_t size)
+{
+	size_t stride = (size + 4095) & ~(size_t)4095;
+	void *p;
+
+	if (!bounce) {
+		int err = pvio_blkfront_buf_alloc(d->bf, stride * n, &p);
+		if (!err) {
+			zc_area = p;
+			for (unsigned i = 0; i < n; i++)
+				jobs[i].buf = zc_area + i * stride;
+			return 0;
+		}
+		fprintf(stderr, "pvblk: no zero-copy buffers (%s): bouncing\n", strerror(-err));
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (!(jobs[i].buf = malloc(size)))
+			return -ENOMEM;
+	return 0;
+}
+
+static void jobs_bufs_free(struct dev *d, struct job *jobs, unsigned n)
+{
+	if (zc_area) {
+		pvio_blkfront_buf_free(d->bf, zc_area);
+		zc_area = NULL;
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			free(jobs[i].buf);
+	}
+	for (unsigned i = 0; i < n; i++)
+		jobs[i].buf = NULL;
+}
+
 static double *lat;	/* bench latencies, seconds */
 static size_t nlat, caplat;
 
@@ -393,8 +437,10 @@ static int cmd_verify(int argc, char **argv)
 			printf("Usage: pvblk verify [--offset B] [--length B] [--seed S] [--random N] [--json]\n"
 			       "Without --random: write the pattern of SEED over the range, flush, read it\n"
 			       "back and compare. With --random N: N random reads and writes (512 B to 1 MiB,\n"
-			       "up to 16 at once, odd buffer addresses) checked against an in-memory model\n"
-			       "of the range, then a flush and a read-back of the whole range. The model\n"
+			       "up to 16 at once, odd buffer addresses; in zero-copy buffers unless\n"
+			       "--bounce, where the page-aligned ones go without a copy) checked against\n"
+			       "an in-memory model of the range, then a flush and a read-back of the whole\n"
+			       "range. The model\n"
 			       "starts as what the range holds now, or as zeros with --fresh (a never-\n"
 			       "written disk: unwritten areas must read as zeros).\n"
 			       "The range defaults to the first 64 MiB of the disk (at most the disk).\n"
@@ -469,11 +515,10 @@ static int cmd_verify(int argc, char **argv)
 			memset(model, 0, len);
 		rng = seed * 2654435761u + 1;
 		memset(jobs, 0, sizeof(jobs));
-		for (int i = 0; i < QD; i++) {
+		for (int i = 0; i < QD; i++)
 			jobs[i].status = 2; /* nothing to account */
-			if (!(jobs[i].buf = malloc(MAXB + 8)))
-				goto out;
-		}
+		if (jobs_bufs(&d, jobs, QD, MAXB + 8))
+			goto out;
 		t_start = t_last = now_s();
 		while (issued < nrand || pvio_blkfront_inflight(d.bf)) {
 			if (tty && now_s() - t_last >= 0.25) {
@@ -555,8 +600,7 @@ static int cmd_verify(int argc, char **argv)
 		t_end = now_s();
 		if (tty)
 			fputc('\n', stderr);
-		for (int i = 0; i < QD; i++)
-			free(jobs[i].buf);
+		jobs_bufs_free(&d, jobs, QD);
 		/* Flush, then the whole range must equal the model. */
 		if (!bad && (err = pvio_blkfront_flush(d.bf))) {
 			fprintf(stderr, "pvblk verify: flush: %s\n", strerror(-err));
@@ -576,10 +620,14 @@ static int cmd_verify(int argc, char **argv)
 		}
 	}
 	double el = t_end > t_start ? t_end - t_start : 0;
+	struct pvio_blkfront_stats st;
+	pvio_blkfront_get_stats(d.bf, &st);
+	uint64_t zc_reqs = st.zero_copy_requests;
 	if (json)
 		printf("{\"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"ios\": %" PRIu64
-		       ", \"mismatches\": %" PRIu64 ", \"ok\": %s, \"seconds\": %.3f, \"iops\": %.0f}\n",
-		       off, len, ios, bad, bad ? "false" : "true", el, el ? ios / el : 0);
+		       ", \"mismatches\": %" PRIu64 ", \"ok\": %s, \"seconds\": %.3f, \"iops\": %.0f"
+		       ", \"zero_copy_requests\": %" PRIu64 "}\n",
+		       off, len, ios, bad, bad ? "false" : "true", el, el ? ios / el : 0, zc_reqs);
 	else if (el)
 		printf("verify: %" PRIu64 " I/Os over %" PRIu64 " bytes at %" PRIu64 ": %s "
 		       "(%.0f IOPS, %.1f MB/s of mixed 512 B..1 MiB reads and writes)\n", ios, len, off,
@@ -684,11 +732,10 @@ static int cmd_bench(int argc, char **argv)
 	if (!lat || !jobs)
 		goto out;
 	rng = 0x1234567;
-	for (uint64_t i = 0; i < qd; i++) {
-		if (!(jobs[i].buf = malloc(bs)))
-			goto out;
+	if (jobs_bufs(&d, jobs, (unsigned)qd, bs))
+		goto out;
+	for (uint64_t i = 0; i < qd; i++)
 		memset(jobs[i].buf, (int)i, bs);
-	}
 	uint64_t blocks = len / bs;
 	struct pvio_blkfront_stats st0, st1;
 	pvio_blkfront_get_stats(d.bf, &st0);
@@ -754,10 +801,11 @@ static int cmd_bench(int argc, char **argv)
 		       ", \"seconds\": %.3f, \"iops\": %.0f, \"mb_per_s\": %.2f, \"lat_us\": {\"mean\": %.1f"
 		       ", \"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f}"
 		       ", \"cpu_s\": %.3f, \"cpu_us_per_io\": %.2f, \"ring_requests\": %" PRIu64
-		       ", \"notifies\": %" PRIu64 "}\n",
+		       ", \"notifies\": %" PRIu64 ", \"zero_copy_requests\": %" PRIu64 "}\n",
 		       rw, bs, qd, done, el, iops, mbs, el * 1e6 * (double)qd / (double)(done ? done : 1),
 		       pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0), cpu,
-		       cpu * 1e6 / (double)(done ? done : 1), rreq, ntf);
+		       cpu * 1e6 / (double)(done ? done : 1), rreq, ntf,
+		       st1.zero_copy_requests - st0.zero_copy_requests);
 	else
 		printf("%s bs=%" PRIu64 " qd=%" PRIu64 ": %" PRIu64 " I/Os in %.2f s: %.0f IOPS, %.2f MB/s\n"
 		       "latency (us): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n"
@@ -768,8 +816,7 @@ static int cmd_bench(int argc, char **argv)
 	rc = 0;
 out:
 	if (jobs)
-		for (uint64_t i = 0; i < qd; i++)
-			free(jobs[i].buf);
+		jobs_bufs_free(&d, jobs, (unsigned)qd);
 	free(jobs);
 	free(lat);
 	lat = NULL;
@@ -783,6 +830,7 @@ int main(int argc, char **argv)
 	static const struct option o[] = { { "vdev", 1, 0, 'v' }, { "no-persistent", 0, 0, 'P' },
 					   { "ring-order", 1, 0, 'O' }, { "max-indirect", 1, 0, 'I' },
 					   { "no-indirect", 0, 0, 'N' }, { "queues", 1, 0, 'Q' },
+					   { "bounce", 0, 0, 'B' },
 					   { "help", 0, 0, 'h' }, { 0 } };
 	uint64_t mi;
 	int c;
@@ -809,6 +857,7 @@ int main(int argc, char **argv)
 			open_cfg.max_indirect_segments = (unsigned)mi;
 			break;
 		case 'N': open_cfg.max_indirect_segments = 0; break;
+		case 'B': bounce = true; break;
 		case 'Q':
 			if (pvblk_parse_size(optarg, &mi) || mi < 1 || mi > PVIO_BLKFRONT_MAX_QUEUES) {
 				fprintf(stderr, "pvblk: --queues takes 1..%d\n", PVIO_BLKFRONT_MAX_QUEUES);

@@ -20,6 +20,13 @@
  * (writes) and out (reads), so callers' buffers need no alignment and no
  * guest page is ever shared that does not belong to blkfront (XSA-403).
  *
+ * Zero-copy: a caller may instead allocate its I/O buffers from blkfront
+ * (pvio_blkfront_buf_alloc): whole pages granted once to the backend.
+ * An I/O whose buffer starts on a page of such a buffer names those pages
+ * in its ring requests directly, with no copy; a persistent-grant backend
+ * maps each once.  The caller chose to share exactly these pages, so no
+ * other data of the guest is exposed.
+ *
  * Multi-queue (io/blkif.h multi-queue-max-queues / -num-queues): with
  * cfg.max_queues > 1 and a backend that offers more than one queue,
  * min(the two) rings are set up, each with its own event channel, keyed
@@ -184,6 +191,7 @@ struct pvio_blkfront_stats {
 	uint64_t indirect_requests; /* ring requests sent as BLKIF_OP_INDIRECT */
 	uint64_t reconnects, resubmitted;
 	uint64_t leaked_pages; /* grants the backend never released */
+	uint64_t zero_copy_requests; /* ring requests naming a caller's buffer (no bounce) */
 };
 
 enum pvio_blkfront_op {
@@ -304,6 +312,25 @@ int pvio_blkfront_flush(struct pvio_blkfront *bf);
 /* Discard (trim) @len bytes at @sector: the backend may drop the data and
  * later reads return zeros. -EOPNOTSUPP without feature-discard. */
 int pvio_blkfront_discard(struct pvio_blkfront *bf, uint64_t sector, size_t len);
+
+/*
+ * pvio_blkfront_buf_alloc - @len bytes (rounded up to whole 4 KiB pages,
+ * zeroed, page-aligned) of guest memory granted read-write to the
+ * backend until close.  An I/O whose buf starts on a page boundary inside
+ * such a buffer (and ends inside it) moves its data through these pages:
+ * no bounce copy.  Any other I/O is bounced as usual.  The backend can
+ * read and write these pages at any time, so keep only I/O data in them.
+ * At most 64 buffers at once.  -EINVAL (len 0), -ENOSPC (no entry free),
+ * -EIO (device dead), or the platform's allocation/grant error.
+ */
+int pvio_blkfront_buf_alloc(struct pvio_blkfront *bf, size_t len, void **buf);
+/*
+ * pvio_blkfront_buf_free - give back a buffer from pvio_blkfront_buf_alloc.
+ * -EBUSY while an I/O on it is still in flight (nothing changes), -EINVAL
+ * if @buf is not one.  A persistent-grant backend keeps its mappings
+ * until it disconnects, so pages it still holds are released at close.
+ */
+int pvio_blkfront_buf_free(struct pvio_blkfront *bf, void *buf);
 
 /* pvio_blkfront_state_name - a xenbus state number as text. */
 const char *pvio_blkfront_state_name(int state);
