@@ -13,7 +13,8 @@
             (dom0 access; the same role as qemu-nbd)
   qemu-nbd  fio's nbd engine -> qemu-nbd serving the same file (the peer)
   pvio-mq   (--queues N) pvio with the guest on N rings
-  pvio-poll (--poll-us N) pvio from a tapdisk with adaptive ring polling
+  pvio-poll (--poll-us N) pvio with both ends polling: tapdisk's adaptive
+            ring polling and the guest's hybrid polling (pvblk --poll-us N)
   pvio-no-X (--off X) pvio with feature X switched off
 
 and the transport rows: tapdisk's null engine (no I/O) at --transport-qd,
@@ -156,7 +157,8 @@ def transport(a, xensim, tapback, pvblk, tapctl):
             res["qd%d" % qd] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvda", devid, [],
                                            "randread", 4096, qd, a.time)
             if a.poll_us:
-                res["qd%d-poll" % qd] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvdd", POLL_DEVID, [],
+                res["qd%d-poll" % qd] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvdd", POLL_DEVID,
+                                                    ["--poll-us", str(a.poll_us)],
                                                     "randread", 4096, qd, a.time)
     finally:
         if tb:
@@ -235,7 +237,8 @@ def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl
                 r["pvio-mq"] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvda", devids["pvio"],
                                            ["--queues", str(a.queues)], prw, bs, qd, a.time)
             if a.poll_us:
-                r["pvio-poll"] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvdd", POLL_DEVID, [],
+                r["pvio-poll"] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvdd", POLL_DEVID,
+                                             ["--poll-us", str(a.poll_us)],
                                              prw, bs, qd, a.time)
             if "pvio-nbd" not in skip:
                 # one frontend per disk at a time: nbdkit opens it only now
@@ -314,8 +317,8 @@ def main():
                          "zerocopy (the guest's buffers are plain memory, copied through blkfront's "
                          "bounce pool)")
     ap.add_argument("--poll-us", type=int, default=0,
-                    help="also measure pvio with tapdisk's adaptive ring polling (--poll-us N): a pvio-poll "
-                         "column and transport rows qdN-poll; 0: not measured")
+                    help="also measure pvio with both ends polling for N us (tapdisk --poll-us N, "
+                         "pvblk --poll-us N): a pvio-poll column and transport rows qdN-poll; 0: not measured")
     ap.add_argument("--queues", type=int, default=0,
                     help="also measure pvio with the guest using N rings (multi-queue): a pvio-mq column")
     ap.add_argument("--transport-qd", default="1,8,32",

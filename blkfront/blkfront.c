@@ -69,7 +69,7 @@ int pvio_blkfront_open(const struct pvio_blkfront_ops *ops,
 	n = bf_strlen(cfg->frontend_dir);
 	if (n == 0 || n > BF_PATH - 32 || cfg->max_ring_order > PVIO_RING_MAX_ORDER ||
 	    cfg->max_slots > BF_MAX_SLOTS || cfg->max_indirect_segments > BF_MAX_INDIRECT_SEGS ||
-	    cfg->max_queues > PVIO_BLKFRONT_MAX_QUEUES)
+	    cfg->max_queues > PVIO_BLKFRONT_MAX_QUEUES || cfg->poll_us > 1000000)
 		return -PVIO_BLKFRONT_EINVAL;
 	bf = ops->zalloc(ops->ctx, sizeof(*bf));
 	if (!bf)
@@ -81,6 +81,7 @@ int pvio_blkfront_open(const struct pvio_blkfront_ops *ops,
 	bf->own_max_indirect = cfg->max_indirect_segments;
 	bf->seg_limit = BF_SEGS;
 	bf->own_max_queues = cfg->max_queues ? cfg->max_queues : 1;
+	bf->poll_us = ops->now_us ? cfg->poll_us : 0;
 	bf->nq = 1;
 	bf->nslots = cfg->max_slots ? cfg->max_slots : 32;
 	bf->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 30000;
@@ -268,10 +269,38 @@ int pvio_blkfront_process(struct pvio_blkfront *bf, unsigned events)
 	return bf_run_callbacks(bf);
 }
 
+/* Hybrid polling: watch the rings for up to poll_us.  While spinning,
+ * bf_consume leaves rsp_event where it was, so the backend does not
+ * notify; true if completions came (the port may still hold an older
+ * event: harmless, the next wait returns at once and finds nothing). */
+static bool spin(struct pvio_blkfront *bf)
+{
+	uint64_t end = bf->ops.now_us(bf->ops.ctx) + bf->poll_us;
+
+	bf->st.polls++;
+	bf->spinning = true;
+	do {
+		bf_consume(bf);
+	} while (!bf->done_head && bf->phase == BF_CONNECTED && bf->ops.now_us(bf->ops.ctx) < end);
+	bf->spinning = false;
+	if (!bf->done_head)
+		return false;
+	bf->st.poll_hits++;
+	return true;
+}
+
 int pvio_blkfront_poll(struct pvio_blkfront *bf, int timeout_ms)
 {
 	int w = 0;
 
+	if (!bf->done_head && bf->poll_us && timeout_ms != 0 && bf->inflight_ios &&
+	    bf->phase == BF_CONNECTED) {
+		if (spin(bf))
+			return bf_run_callbacks(bf);
+		/* nothing in time: arm rsp_event (and look once more) before
+		 * blocking, or the backend would not wake us */
+		bf_consume(bf);
+	}
 	/* Completions already waiting: report them without blocking. */
 	if (!bf->done_head) {
 		w = bf->ops.wait(bf->ops.ctx, timeout_ms);

@@ -686,7 +686,7 @@ static bool consume_queue(struct pvio_blkfront *bf, struct bf_queue *q, int *got
 
 	for (;;) {
 		n = pvio_ring_front_poll_responses(&q->fr);
-		if (n == 0)
+		if (n == 0 && !bf->spinning)
 			n = pvio_ring_front_final_check(&q->fr);
 		if (n < 0)
 			return false; /* rsp_prod ran ahead of what we produced */

@@ -72,6 +72,7 @@ int pvio_blkfront_xensim_open(const char *vdev, const struct pvio_blkfront_confi
 		.xs_unwatch = xsim_front_xs_unwatch,
 		.wait = xsim_front_wait,
 		.now_ms = xsim_front_now_ms,
+		.now_us = xsim_front_now_us,
 		.copy = copy_data,
 		.xs_rm = xsim_front_xs_rm,
 	};

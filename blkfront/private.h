@@ -131,6 +131,8 @@ struct pvio_blkfront {
 	/* rings: one per queue (multi-queue), all of ring_order */
 	unsigned ring_order; /* pages = 1 << ring_order */
 	unsigned own_max_queues;	/* cfg.max_queues, at least 1 */
+	unsigned poll_us;		/* cfg.poll_us (0 without ops.now_us) */
+	bool spinning;			/* polling: leave rsp_event unarmed */
 	unsigned nq;			/* queues of this connection */
 	unsigned max_queues_offered;	/* backend's multi-queue-max-queues (0: absent) */
 	unsigned next_q;		/* round-robin for pvio_blkfront_submit */

@@ -853,6 +853,80 @@ START_TEST(test_zero_copy)
 }
 END_TEST
 
+/* ---- hybrid polling ------------------------------------------------------ */
+
+/* cfg.poll_us: a long window catches every answer while spinning (no
+ * wait); a 1 µs window mostly misses and goes on to the blocking wait
+ * (arming rsp_event first).  Data is verified either way, at queue depth 1
+ * and 16; a window above a second is refused. */
+static void polling_case(unsigned poll_us)
+{
+	struct env e;
+	struct tb_cfg c = { .max_order = 1, .flush = 1 };
+	struct pvio_blkfront_config cfg = { .poll_us = poll_us };
+	enum { N = 400, SZ = 4096 };
+	static struct pvio_blkfront_io io[N];
+	static struct acb a[N];
+	uint8_t *buf = malloc((size_t)N * SZ), *rb = malloc((size_t)N * SZ);
+	struct pvio_blkfront_stats st;
+
+	env_up(&e);
+	back_start(&e, &c);
+	struct pvio_blkfront_xensim *x = open_dev(&cfg);
+	struct pvio_blkfront *bf = pvio_blkfront_xensim_dev(x);
+
+	fill(buf, (size_t)N * SZ, poll_us);
+	/* queue depth 1: the sync calls */
+	for (int i = 0; i < N / 4; i++)
+		ck_assert_int_eq(pvio_blkfront_write(bf, (uint64_t)i * 8, buf + (size_t)i * SZ, SZ), 0);
+	/* queue depth 16 */
+	int next = N / 4;
+	while (next < N || pvio_blkfront_inflight(bf)) {
+		while (next < N && pvio_blkfront_inflight(bf) < 16) {
+			io[next] = (struct pvio_blkfront_io){ .op = PVIO_BLKFRONT_WRITE,
+							      .sector = (uint64_t)next * 8,
+							      .buf = buf + (size_t)next * SZ, .len = SZ,
+							      .cb = a_cb, .arg = &a[next] };
+			ck_assert_int_eq(pvio_blkfront_submit(bf, &io[next]), 0);
+			next++;
+		}
+		ck_assert_int_ge(pvio_blkfront_poll(bf, 5000), 0);
+	}
+	for (int i = N / 4; i < N; i++)
+		ck_assert_int_eq(a[i].status, 0);
+	ck_assert_int_eq(pvio_blkfront_read(bf, 0, rb, (size_t)N * SZ), 0);
+	ck_assert(memcmp(rb, buf, (size_t)N * SZ) == 0);
+	ck_assert(memcmp(e.disk, buf, (size_t)N * SZ) == 0);
+	pvio_blkfront_get_stats(bf, &st);
+	ck_assert_uint_eq(st.ios_failed, 0);
+	ck_assert_uint_gt(st.polls, 0);
+	if (poll_us >= 1000000) /* a second is plenty: every wait ended in the spin */
+		ck_assert_uint_eq(st.poll_hits, st.polls);
+	ck_assert_int_eq(pvio_blkfront_xensim_close(x), 0);
+	ck_assert_int_eq(back_wait(&e), 0);
+	env_down(&e);
+	free(buf);
+	free(rb);
+}
+
+START_TEST(test_polling_long) { polling_case(1000000); }
+END_TEST
+START_TEST(test_polling_short) { polling_case(1); }
+END_TEST
+START_TEST(test_polling_bad)
+{
+	struct env e;
+	struct pvio_blkfront_config cfg = { .poll_us = 1000001 };
+	struct pvio_blkfront_xensim *x = NULL;
+
+	/* refused before anything is read or granted: no backend needed */
+	env_up(&e);
+	as_guest(&e);
+	ck_assert_int_eq(pvio_blkfront_xensim_open("xvda", &cfg, &x), -EINVAL);
+	env_down(&e);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("blkfront");
@@ -875,6 +949,9 @@ int main(void)
 	tcase_add_test(tc, test_reconnect);
 	tcase_add_test(tc, test_backend_closing);
 	tcase_add_test(tc, test_zero_copy);
+	tcase_add_test(tc, test_polling_long);
+	tcase_add_test(tc, test_polling_short);
+	tcase_add_test(tc, test_polling_bad);
 	suite_add_tcase(s, tc);
 	/* indirect descriptors and sector sizes: their own case, so meson can
 	 * run it as a test of its own (CK_RUN_CASE=indirect) */

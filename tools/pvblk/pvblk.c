@@ -28,6 +28,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: pvblk [--vdev xvdX|DEVID] [--no-persistent] [--ring-order 0..4]\n"
 		"             [--max-indirect N | --no-indirect] [--queues N] [--bounce]\n"
+		"             [--poll-us N]\n"
 		"             COMMAND [OPTIONS]\n"
 		"Run inside a guest: xensim run DOMID -- pvblk ...\n"
 		"  --max-indirect N  use indirect descriptors of up to N segments (12..4096,\n"
@@ -38,6 +39,10 @@ static void usage(FILE *f)
 		"  --bounce          verify --random and bench take their buffers from plain\n"
 		"                    memory, so blkfront copies through its bounce pool;\n"
 		"                    default: zero-copy buffers granted by blkfront\n"
+		"  --poll-us N       hybrid polling: with I/O in flight, watch the rings for up\n"
+		"                    to N us (0..1000000, default 0: off) before blocking; a\n"
+		"                    response that comes in time costs no notification and\n"
+		"                    no wake-up, at the price of a spinning CPU\n"
 		"Commands (each takes --help):\n"
 		"  info    [--json]                          disk geometry and features\n"
 		"  read    --offset B --length B [--out F]   read bytes (to stdout by default)\n"
@@ -801,11 +806,13 @@ static int cmd_bench(int argc, char **argv)
 		       ", \"seconds\": %.3f, \"iops\": %.0f, \"mb_per_s\": %.2f, \"lat_us\": {\"mean\": %.1f"
 		       ", \"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f}"
 		       ", \"cpu_s\": %.3f, \"cpu_us_per_io\": %.2f, \"ring_requests\": %" PRIu64
-		       ", \"notifies\": %" PRIu64 ", \"zero_copy_requests\": %" PRIu64 "}\n",
+		       ", \"notifies\": %" PRIu64 ", \"zero_copy_requests\": %" PRIu64
+		       ", \"polls\": %" PRIu64 ", \"poll_hits\": %" PRIu64 "}\n",
 		       rw, bs, qd, done, el, iops, mbs, el * 1e6 * (double)qd / (double)(done ? done : 1),
 		       pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0), cpu,
 		       cpu * 1e6 / (double)(done ? done : 1), rreq, ntf,
-		       st1.zero_copy_requests - st0.zero_copy_requests);
+		       st1.zero_copy_requests - st0.zero_copy_requests, st1.polls - st0.polls,
+		       st1.poll_hits - st0.poll_hits);
 	else
 		printf("%s bs=%" PRIu64 " qd=%" PRIu64 ": %" PRIu64 " I/Os in %.2f s: %.0f IOPS, %.2f MB/s\n"
 		       "latency (us): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n"
@@ -830,7 +837,7 @@ int main(int argc, char **argv)
 	static const struct option o[] = { { "vdev", 1, 0, 'v' }, { "no-persistent", 0, 0, 'P' },
 					   { "ring-order", 1, 0, 'O' }, { "max-indirect", 1, 0, 'I' },
 					   { "no-indirect", 0, 0, 'N' }, { "queues", 1, 0, 'Q' },
-					   { "bounce", 0, 0, 'B' },
+					   { "bounce", 0, 0, 'B' }, { "poll-us", 1, 0, 'U' },
 					   { "help", 0, 0, 'h' }, { 0 } };
 	uint64_t mi;
 	int c;
@@ -858,6 +865,13 @@ int main(int argc, char **argv)
 			break;
 		case 'N': open_cfg.max_indirect_segments = 0; break;
 		case 'B': bounce = true; break;
+		case 'U':
+			if (pvblk_parse_size(optarg, &mi) || mi > 1000000) {
+				fprintf(stderr, "pvblk: --poll-us takes 0..1000000\n");
+				return 2;
+			}
+			open_cfg.poll_us = (unsigned)mi;
+			break;
 		case 'Q':
 			if (pvblk_parse_size(optarg, &mi) || mi < 1 || mi > PVIO_BLKFRONT_MAX_QUEUES) {
 				fprintf(stderr, "pvblk: --queues takes 1..%d\n", PVIO_BLKFRONT_MAX_QUEUES);

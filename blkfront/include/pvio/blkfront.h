@@ -134,6 +134,9 @@ struct pvio_blkfront_ops {
 	 * before publishing a single ring, which a backend would otherwise
 	 * refuse as ambiguous.  NULL: not done. */
 	int (*xs_rm)(void *ctx, const char *path);
+	/* Optional: a monotonic clock in µs, for cfg.poll_us.  NULL: no
+	 * polling. */
+	uint64_t (*now_us)(void *ctx);
 };
 
 /* Tunables; zero means the default. */
@@ -157,6 +160,13 @@ struct pvio_blkfront_config {
 	 * before multi-queue); up to PVIO_BLKFRONT_MAX_QUEUES.  Used as
 	 * min(this, the backend's multi-queue-max-queues). */
 	unsigned max_queues;
+	/* Hybrid polling: pvio_blkfront_poll() with I/O in flight first
+	 * watches the rings for up to this many µs, with their response
+	 * events left unarmed (so the backend sends no notification), and
+	 * blocks only if nothing came: a reply that comes in time costs no
+	 * wake-up on either side, at the price of a spinning CPU.  0 (the
+	 * default): block at once.  Needs ops->now_us; at most 1000000. */
+	unsigned poll_us;
 };
 
 #define PVIO_BLKFRONT_MAX_QUEUES 16
@@ -192,6 +202,7 @@ struct pvio_blkfront_stats {
 	uint64_t reconnects, resubmitted;
 	uint64_t leaked_pages; /* grants the backend never released */
 	uint64_t zero_copy_requests; /* ring requests naming a caller's buffer (no bounce) */
+	uint64_t polls, poll_hits;   /* cfg.poll_us: polls begun / ended by a completion */
 };
 
 enum pvio_blkfront_op {

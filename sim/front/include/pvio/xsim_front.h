@@ -47,5 +47,6 @@ void xsim_front_xs_unwatch(void *ctx, const char *path);
 int xsim_front_xs_rm(void *ctx, const char *path);
 int xsim_front_wait(void *ctx, int timeout_ms);
 uint64_t xsim_front_now_ms(void *ctx);
+uint64_t xsim_front_now_us(void *ctx);
 
 #endif
