@@ -2,6 +2,7 @@
 """pvio block benchmark: one run, side by side, on the same image file.
 
   limit     fio with io_uring (O_DIRECT) straight on the backing file
+            (--limit-engine libaio: with libaio)
   pvio      pvblk bench in a guest: blkfront -> ring -> tapdisk -> file, from
             zero-copy buffers (blkfront's granted pages; --off zerocopy: bounced)
   pvio-vhd  the same through tapdisk from a dynamic VHD holding the same data
@@ -225,7 +226,7 @@ def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl
         for name, frw, prw, bs, qd in work:
             r = results.setdefault(name, {"bs": bs, "qd": qd})
             log("blkbench: %s" % name)
-            r["limit"] = fio(["--ioengine=io_uring", "--direct=1"], ["--filename=" + img],
+            r["limit"] = fio(["--ioengine=" + a.limit_engine, "--direct=1"], ["--filename=" + img],
                              frw, bs, qd, a.time, size)
             for c in ["pvio"] + vhds:
                 r[c] = pvblk_bench(xensim, pvblk, tapctl, env, dom, vdev[c], devids[c], [],
@@ -316,6 +317,9 @@ def main():
                          "indirect (no indirect descriptors: 11 segments, 44 KiB, per request), "
                          "zerocopy (the guest's buffers are plain memory, copied through blkfront's "
                          "bounce pool)")
+    ap.add_argument("--limit-engine", choices=["io_uring", "libaio"], default="io_uring",
+                    help="fio's engine for the limit column (libaio: the comparison the goal names for "
+                         "tmpfs, --dir /dev/shm, where io_uring hands reads to a worker thread)")
     ap.add_argument("--poll-us", type=int, default=0,
                     help="also measure pvio with both ends polling for N us (tapdisk --poll-us N, "
                          "pvblk --poll-us N): a pvio-poll column and transport rows qdN-poll; 0: not measured")
@@ -402,6 +406,7 @@ def main():
                 ("%d/%d" % (t["front_notifies"], t["back_notifies"])) if "front_notifies" in t else "-",
                 t["lat_p50_us"], ("%.2f" % t["cpu_us_per_io"]) if "cpu_us_per_io" in t else "-"))
     doc = {"image_mib": a.size, "image_dir": a.dir, "seconds": a.time, "engine": a.engine,
+           "limit_engine": a.limit_engine,
            "configs": cols, "results": results, "transport": trans}
     if a.json:
         with open(a.json, "w") as f:
