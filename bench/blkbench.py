@@ -9,7 +9,7 @@
   pvio-chain3  ... from a 3-deep VHD chain (base <- snapshot <- snapshot, each
             level written) whose view is the same data
   pvio-nbd  fio's nbd engine -> nbdkit pvio plugin in the guest -> blkfront -> tapdisk
-            (the plugin serialises requests: one at a time)
+            (requests in parallel, all on one driver thread that owns blkfront)
   tapdisk-nbd  fio's nbd engine -> tapdisk's own NBD export of the raw image
             (dom0 access; the same role as qemu-nbd)
   qemu-nbd  fio's nbd engine -> qemu-nbd serving the same file (the peer)

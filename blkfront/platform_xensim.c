@@ -144,6 +144,11 @@ struct pvio_blkfront *pvio_blkfront_xensim_dev(struct pvio_blkfront_xensim *x)
 	return x->bf;
 }
 
+void pvio_blkfront_xensim_set_wake_fd(struct pvio_blkfront_xensim *x, int fd)
+{
+	xsim_front_set_user_fd(x->front, fd);
+}
+
 const char *pvio_blkfront_xensim_dir(const struct pvio_blkfront_xensim *x)
 {
 	return x->dir;

@@ -52,6 +52,25 @@ qemu-img convert -f raw -O raw "$uri" "$XENSIM_DIR/copy.raw" || fail "qemu-img c
 qemu-img compare -f raw -F raw "$XENSIM_DIR/copy.raw" "$img" || fail "convert output differs from the image"
 head -c $((8 * MB)) "$img" | cmp - "$XENSIM_DIR/src" || fail "image differs from what was written over NBD"
 
+# the plugin serves requests in parallel: 40 adjacent unaligned writes in
+# flight at once (qemu-io aio_write), each sharing its edge sectors with its
+# neighbours; the plugin's read-modify-writes must not undo one another
+if command -v qemu-io >/dev/null; then
+    set --; i=0
+    while [ $i -lt 40 ]; do
+        set -- "$@" -c "aio_write -P $((i + 1)) $((20 * MB + i * 300)) 300"; i=$((i + 1))
+    done
+    qemu-io -f raw "$@" -c aio_flush "$uri" > "$XENSIM_DIR/qio.out" 2>&1 ||
+        { cat "$XENSIM_DIR/qio.out"; fail "qemu-io parallel unaligned writes"; }
+    set --; i=0
+    while [ $i -lt 40 ]; do
+        set -- "$@" -c "read -P $((i + 1)) $((20 * MB + i * 300)) 300"; i=$((i + 1))
+    done
+    qemu-io -f raw "$@" "$uri" > "$XENSIM_DIR/qio.out" 2>&1 || fail "qemu-io read-back"
+    ! grep -i "verification failed" "$XENSIM_DIR/qio.out" || fail "a parallel unaligned write was undone"
+    [ "$(grep -c "^read 300/300" "$XENSIM_DIR/qio.out")" = 40 ] || { cat "$XENSIM_DIR/qio.out"; fail "read-back"; }
+fi
+
 # fio's nbd engine: a verified random workload over the last 16 MiB
 if command -v fio >/dev/null && fio --enghelp 2>&1 | grep -qw nbd; then
     fio --name=pvio-nbd --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k --iodepth=8 \

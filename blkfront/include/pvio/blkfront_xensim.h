@@ -36,6 +36,10 @@ int pvio_blkfront_xensim_open(const char *vdev, const struct pvio_blkfront_confi
 /* The device, for the pvio_blkfront_* calls. */
 struct pvio_blkfront *pvio_blkfront_xensim_dev(struct pvio_blkfront_xensim *x);
 
+/* Also wake the device's wait (pvio_blkfront_poll returns) when @fd is
+ * readable, e.g. an eventfd other threads write to hand it work; -1: none. */
+void pvio_blkfront_xensim_set_wake_fd(struct pvio_blkfront_xensim *x, int fd);
+
 /* The frontend directory in use (absolute). */
 const char *pvio_blkfront_xensim_dir(const struct pvio_blkfront_xensim *x);
 
