@@ -286,6 +286,9 @@ void pvio_blkback_get_stats(const struct pvio_blkback *bb, struct pvio_blkback_s
 	st->nr_queues = bb->stat_queues;
 	st->max_queues = bb->cfg.max_queues;
 	st->poll_us = bb->cfg.poll_us;
+	st->pgnt_mapped = 0;
+	for (unsigned i = 0; bb->connected && bb->q && i < bb->nr_queues; i++)
+		st->pgnt_mapped += bb->q[i].pg_mapped;
 }
 
 int pvio_blkback_get_queue_stats(const struct pvio_blkback *bb, unsigned qi,

@@ -99,17 +99,17 @@ static void hash_del(struct bb_queue *q, uint32_t i)
 	q->pg_hash[i] = -1;
 }
 
-/* Unmap and forget entry @x (not in use). */
-static void pg_drop(struct bb_queue *q, uint32_t x)
+#define PG_NO_BATCH 0xffffu
+
+/* Forget entry @x (not in use, or being rolled back): out of the hash, and
+ * the array kept dense.  Its page is not touched. */
+static void pg_forget(struct bb_queue *q, uint32_t x)
 {
-	struct pvio_blkback *bb = q->bb;
 	uint32_t last = q->pg_n - 1;
 
-	if (xengnttab_unmap(bb->xgt, q->pg[x].va, 1) != 0)
-		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "unmapping persistent grant %u failed: %m", q->pg[x].gref);
 	hash_del(q, slot_of(q, q->pg[x].gref));
 	if (x != last) {
-		/* keep the array dense: the last entry takes x's place */
+		/* the last entry takes x's place */
 		q->pg[x] = q->pg[last];
 		q->pg_hash[slot_of(q, q->pg[x].gref)] = (int16_t)x;
 		/* The moved entry may be in use, by a request in flight or by
@@ -124,6 +124,23 @@ static void pg_drop(struct bb_queue *q, uint32_t x)
 		}
 	}
 	q->pg_n--;
+}
+
+/* Drop cached entry @x: forgotten, and its batch unmapped once it was the
+ * batch's last entry. */
+static void pg_drop(struct bb_queue *q, uint32_t x)
+{
+	struct pvio_blkback *bb = q->bb;
+	struct bb_pgnt_batch *b = &q->pg_batch[q->pg[x].batch];
+
+	pg_forget(q, x);
+	if (--b->live)
+		return;
+	if (xengnttab_unmap(bb->xgt, b->va, b->count) != 0)
+		bb_log(bb, PVIO_BLKBACK_LOG_ERR, "unmapping %u persistent grant pages failed: %m", b->count);
+	q->pg_mapped -= b->count;
+	b->va = NULL;
+	b->count = 0;
 }
 
 static int pg_evict_lru(struct bb_queue *q)
@@ -141,6 +158,32 @@ static int pg_evict_lru(struct bb_queue *q)
 	return 0;
 }
 
+/* Room for @n more entries and pages (entries being mapped count:
+ * @pending of them): the least recently used go until both fit. */
+static int pg_make_room(struct bb_queue *q, unsigned n, unsigned pending)
+{
+	while (q->pg_n + n > BB_PGNT_MAX || q->pg_mapped + pending + n > BB_PGNT_MAX) {
+		int err = pg_evict_lru(q);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Record @count pages mapped at @va as one batch; its slot. */
+static uint16_t pg_batch_new(struct bb_queue *q, void *va, unsigned count)
+{
+	uint16_t b = 0;
+
+	/* live batches <= entries < BB_PGNT_MAX: a free slot exists */
+	while (q->pg_batch[b].count)
+		b++;
+	q->pg_batch[b] = (struct bb_pgnt_batch){ .va = va, .count = (uint16_t)count,
+						  .live = (uint16_t)count };
+	q->pg_mapped += count;
+	return b;
+}
+
 /* Take (and if new, map) the page of @gref for one request. */
 static int pg_get(struct bb_queue *q, uint32_t gref, uint16_t *idx)
 {
@@ -148,6 +191,7 @@ static int pg_get(struct bb_queue *q, uint32_t gref, uint16_t *idx)
 	uint32_t s = slot_of(q, gref);
 	struct bb_pgnt *e;
 	void *va;
+	int err;
 
 	if (q->pg_hash[s] >= 0) {
 		e = &q->pg[q->pg_hash[s]];
@@ -159,17 +203,16 @@ static int pg_get(struct bb_queue *q, uint32_t gref, uint16_t *idx)
 		bb->st.pgnt_hits++;
 		return 0;
 	}
-	if (q->pg_n == BB_PGNT_MAX) {
-		int err = pg_evict_lru(q);
-		if (err)
-			return err;
-		s = slot_of(q, gref);
-	}
+	err = pg_make_room(q, 1, 0);
+	if (err)
+		return err;
+	s = slot_of(q, gref);
 	va = xengnttab_map_grant_ref(bb->xgt, bb->domid, gref, PROT_READ | PROT_WRITE);
 	if (!va)
 		return -EINVAL;
 	e = &q->pg[q->pg_n];
-	*e = (struct bb_pgnt){ .gref = gref, .va = va, .users = 1, .last_use = ++q->pg_tick };
+	*e = (struct bb_pgnt){ .gref = gref, .va = va, .users = 1, .last_use = ++q->pg_tick,
+			       .batch = pg_batch_new(q, va, 1) };
 	q->pg_hash[s] = (int16_t)q->pg_n;
 	*idx = (uint16_t)q->pg_n++;
 	bb->st.pgnt_maps++;
@@ -182,32 +225,101 @@ int bb_pgnt_alloc(struct bb_queue *q)
 		return 0;
 	q->pg = calloc(BB_PGNT_MAX, sizeof(*q->pg));
 	q->pg_hash = malloc(BB_PGNT_HASH * sizeof(*q->pg_hash));
-	if (!q->pg || !q->pg_hash) {
+	q->pg_batch = calloc(BB_PGNT_MAX, sizeof(*q->pg_batch));
+	if (!q->pg || !q->pg_hash || !q->pg_batch) {
 		free(q->pg);
 		free(q->pg_hash);
+		free(q->pg_batch);
 		q->pg = NULL;
 		q->pg_hash = NULL;
+		q->pg_batch = NULL;
 		return -ENOMEM;
 	}
 	memset(q->pg_hash, 0xff, BB_PGNT_HASH * sizeof(*q->pg_hash));
 	q->pg_n = 0;
+	q->pg_mapped = 0;
 	return 0;
 }
 
+/* Give back what a request took of the cache so far (segments [0, n)):
+ * the hits are released, the entries still being mapped forgotten. */
+static void pg_rollback(struct bb_queue *q, struct pvio_blkback_req *r, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		struct bb_pgnt *e = &q->pg[r->pg[k]];
+		if (e->va)
+			e->users = 0;
+		else
+			pg_forget(q, r->pg[k]); /* fixes r->pg[] of the later ones */
+	}
+}
+
+/*
+ * The request's pages through the cache.  Hits are taken as they come; the
+ * misses become entries at once (users 1, so a ref twice in one request is
+ * refused like a ref in use), and are then mapped together, with one map
+ * call, side by side: a request of new pages makes one iovec, and the
+ * kernel pins its pages with one call, not one per page.
+ */
 static int map_persistent(struct bb_queue *q, struct pvio_blkback_req *r)
 {
-	unsigned i;
+	struct pvio_blkback *bb = q->bb;
+	uint32_t refs[PVIO_BLKBACK_MAX_SEGMENTS];
+	unsigned i, nmiss = 0;
+	void *va = NULL;
 	int err = bb_pgnt_alloc(q);
 
 	if (err)
 		return err;
-	for (i = 0; i < r->nseg && !err; i++)
-		err = pg_get(q, r->seg[i].gref, &r->pg[i]);
+	for (i = 0; i < r->nseg && !err; i++) {
+		uint32_t gref = r->seg[i].gref, s = slot_of(q, gref);
+		if (q->pg_hash[s] >= 0) {
+			struct bb_pgnt *e = &q->pg[q->pg_hash[s]];
+			if (e->users) {
+				err = -EBUSY; /* in use by a request in flight, or twice here */
+				break;
+			}
+			e->users = 1;
+			e->last_use = ++q->pg_tick;
+			r->pg[i] = (uint16_t)q->pg_hash[s];
+			bb->st.pgnt_hits++;
+			continue;
+		}
+		err = pg_make_room(q, 1, nmiss);
+		if (err)
+			break;
+		s = slot_of(q, gref);
+		q->pg[q->pg_n] = (struct bb_pgnt){ .gref = gref, .users = 1, .last_use = ++q->pg_tick,
+						   .batch = PG_NO_BATCH };
+		q->pg_hash[s] = (int16_t)q->pg_n;
+		r->pg[i] = (uint16_t)q->pg_n++;
+		nmiss++;
+	}
 	if (err) {
-		/* give back what this request took */
-		for (unsigned k = 0; k + 1 < i; k++)
-			q->pg[r->pg[k]].users = 0;
+		pg_rollback(q, r, i);
 		return err;
+	}
+	if (nmiss) {
+		unsigned k = 0;
+		for (i = 0; i < r->nseg; i++)
+			if (!q->pg[r->pg[i]].va)
+				refs[k++] = r->seg[i].gref;
+		/* read-write: the cache serves reads and writes alike */
+		err = pvio_gnt_map_batch(bb->xgt, bb->domid, nmiss, refs, 1, &va, NULL);
+		if (err) {
+			pg_rollback(q, r, r->nseg);
+			return err;
+		}
+		uint16_t b = pg_batch_new(q, va, nmiss);
+		k = 0;
+		for (i = 0; i < r->nseg; i++) {
+			struct bb_pgnt *e = &q->pg[r->pg[i]];
+			if (e->va)
+				continue;
+			e->va = (char *)va + (size_t)k++ * PVIO_RING_PAGE_SIZE;
+			e->batch = b;
+		}
+		bb->st.pgnt_maps += nmiss;
 	}
 	for (i = 0; i < r->nseg; i++)
 		set_iov(r, i, q->pg[r->pg[i]].va);
@@ -270,7 +382,23 @@ int bb_map_indirect(struct bb_queue *q, struct pvio_blkback_req *r, const uint32
 	return 0;
 }
 
-int bb_map_segments(struct bb_queue *q, struct pvio_blkback_req *r)
+/* Merge iov entries that continue each other in memory (a batch map's
+ * pages lie side by side): the kernel pins the pages of each entry with
+ * one call, so a 1 MiB request in one entry costs one call, not 256. */
+static void merge_iov(struct pvio_blkback_req *r)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < r->nseg; i++) {
+		if (n && (char *)r->iov[n - 1].iov_base + r->iov[n - 1].iov_len == r->iov[i].iov_base)
+			r->iov[n - 1].iov_len += r->iov[i].iov_len;
+		else
+			r->iov[n++] = r->iov[i];
+	}
+	r->niov = (uint16_t)n;
+}
+
+static int map_segments(struct bb_queue *q, struct pvio_blkback_req *r)
 {
 	struct pvio_blkback *bb = q->bb;
 	int err;
@@ -290,6 +418,15 @@ int bb_map_segments(struct bb_queue *q, struct pvio_blkback_req *r)
 	 * a full cache of busy pages cannot take more: map this one request
 	 * the ordinary way. */
 	return err ? map_batch(q, r) : 0;
+}
+
+int bb_map_segments(struct bb_queue *q, struct pvio_blkback_req *r)
+{
+	int err = map_segments(q, r);
+
+	if (!err)
+		merge_iov(r);
+	return err;
 }
 
 void bb_unmap_segments(struct bb_queue *q, struct pvio_blkback_req *r)
@@ -315,7 +452,10 @@ void bb_pgnt_flush(struct bb_queue *q)
 		pg_drop(q, q->pg_n - 1);
 	free(q->pg);
 	free(q->pg_hash);
+	free(q->pg_batch);
 	q->pg = NULL;
 	q->pg_hash = NULL;
+	q->pg_batch = NULL;
 	q->pg_n = 0;
+	q->pg_mapped = 0;
 }

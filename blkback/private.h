@@ -47,6 +47,7 @@ struct pvio_blkback_req {
 	bool barrier;			/* WRITE_BARRIER: the queue's intake waits for it */
 	bool in_flight;
 	uint16_t nseg;			/* data segments mapped (0 until mapped) */
+	uint16_t niov;			/* iov entries: segments adjacent in memory merged */
 	/* The validated segments: wire.seg, or for an indirect request the
 	 * descriptors copied once out of its indirect pages into iseg. */
 	const struct pvio_blkif_request_segment *seg;
@@ -67,9 +68,19 @@ struct pvio_blkback_req {
 #define BB_PGNT_HASH 4096		/* open addressing, power of two > 2 * MAX */
 struct bb_pgnt {
 	uint32_t gref;
-	void *va;			/* one mapped page */
+	void *va;			/* its mapped page (NULL while being mapped) */
 	uint32_t users;			/* requests in flight using it: 0 or 1 */
+	uint16_t batch;			/* the map call it came from (pg_batch index) */
 	uint64_t last_use;		/* LRU tick */
+};
+/* One map call's pages (a request's new grants, side by side, so its
+ * segments make one iovec).  Unmapped as a whole once none of its entries
+ * is cached any more; until then an evicted entry's page stays mapped and
+ * counts against the bound (pg_mapped <= BB_PGNT_MAX). */
+struct bb_pgnt_batch {
+	void *va;
+	uint16_t count;			/* pages (0: slot free) */
+	uint16_t live;			/* of them still cache entries */
 };
 
 /*
@@ -88,6 +99,8 @@ struct bb_queue {
 	struct bb_pgnt *pg;		/* BB_PGNT_MAX entries, pg_n in use */
 	uint32_t pg_n;
 	int16_t *pg_hash;		/* gref -> index in pg, -1 empty */
+	struct bb_pgnt_batch *pg_batch;	/* BB_PGNT_MAX slots */
+	uint32_t pg_mapped;		/* pages mapped by live batches */
 	uint64_t pg_tick;
 	struct pvio_blkback_req *reqs;	/* ring-size slots */
 	struct pvio_blkback_req *free_reqs;

@@ -403,7 +403,7 @@ static void take_rw(struct pvio_blkback *bb, struct pvio_blkback_req *r, unsigne
 		return;
 	}
 	err = bb->cfg.ops->submit(bb->cfg.ops_ctx, r, r->op,
-				  w->sector_number * PVIO_BLKIF_SECTOR_SIZE, r->iov, r->nseg);
+				  w->sector_number * PVIO_BLKIF_SECTOR_SIZE, r->iov, r->niov);
 	if (err)
 		pvio_blkback_complete(r, err);
 }
@@ -554,7 +554,7 @@ void bb_ring_barrier_check(struct bb_queue *q)
 	if (r->op == PVIO_BLKBACK_WRITE) {
 		r->flush_after = true;
 		err = bb->cfg.ops->submit(bb->cfg.ops_ctx, r, PVIO_BLKBACK_WRITE,
-					  r->wire.sector_number * PVIO_BLKIF_SECTOR_SIZE, r->iov, r->nseg);
+					  r->wire.sector_number * PVIO_BLKIF_SECTOR_SIZE, r->iov, r->niov);
 	} else {
 		err = bb->cfg.ops->submit(bb->cfg.ops_ctx, r, PVIO_BLKBACK_FLUSH, 0, NULL, 0);
 	}

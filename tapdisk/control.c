@@ -158,9 +158,9 @@ static void stats_json(struct td *td, struct out *o)
 	put(o, ",\"errors\":{\"io\":%llu,\"invalid\":%llu,\"unsupported\":%llu,\"grant_map\":%llu}",
 	    (unsigned long long)st.io_errors, (unsigned long long)st.invalid,
 	    (unsigned long long)st.unsupported, (unsigned long long)st.map_errors);
-	put(o, ",\"persistent_grants\":{\"maps\":%llu,\"hits\":%llu,\"evictions\":%llu}",
+	put(o, ",\"persistent_grants\":{\"maps\":%llu,\"hits\":%llu,\"evictions\":%llu,\"mapped\":%llu}",
 	    (unsigned long long)st.pgnt_maps, (unsigned long long)st.pgnt_hits,
-	    (unsigned long long)st.pgnt_evictions);
+	    (unsigned long long)st.pgnt_evictions, (unsigned long long)st.pgnt_mapped);
 	put(o, ",\"indirect\":{\"max_segments\":%u,\"requests\":%llu},\"sector_size\":%u"
 	    ",\"misaligned\":%llu", st.max_indirect_segments, (unsigned long long)st.indirect,
 	    st.sector_size, (unsigned long long)st.misaligned);

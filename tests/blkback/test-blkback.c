@@ -1818,6 +1818,35 @@ static void run_persistent(const char *engine, uint32_t devid)
 	      maps2 == maps1 && hits2 >= hits1 + 2 * 65,
 	      "indirect round 2: maps %lu -> %lu, hits %lu -> %lu (want no new map, 2 * 65 hits)", maps1, maps2,
 	      hits1, hits2);
+	/* the cache is bounded: 5 rounds of 256 fresh refs (the same pages
+	 * granted anew) overflow its 1056 entries; the least recently used
+	 * go, at most 1056 pages stay mapped (pages of a batch whose other
+	 * entries are still cached included), the data stays right, and the
+	 * last round's refs are then served without a map */
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 256; i++)
+			if (pvio_gnt_alloc_refs(gd, 1, &f.big[i].ref) ||
+			    pvio_gnt_grant_access(gd, f.big[i].ref, 0, f.big[i].gfn, 0))
+				xst_die("grant anew");
+		indirect_rw(&f, NULL, 4096 + (uint64_t)round * 2048, 256, 0, 7, 70 + (uint32_t)round,
+			    "persistent cache overflow");
+	}
+	unsigned long maps3 = 0, hits3 = 0, ev3 = 0, mapped3 = 0, maps4 = 0, hits4 = 0;
+	CHECK(tapctl(&v, "stats", out, sizeof(out)) == 0, "tapctl stats");
+	pg = strstr(out, "\"persistent_grants\":{\"maps\":");
+	CHECK(pg && sscanf(pg, "\"persistent_grants\":{\"maps\":%lu,\"hits\":%lu,\"evictions\":%lu,\"mapped\":%lu",
+			   &maps3, &hits3, &ev3, &mapped3) == 4,
+	      "no persistent_grants in stats: %s", out);
+	CHECK(maps3 >= maps2 + 5 * 256 && ev3 > 0 && mapped3 <= 1056,
+	      "1280 fresh refs: %lu maps (from %lu), %lu evictions, %lu pages mapped (want <= 1056)", maps3, maps2,
+	      ev3, mapped3);
+	indirect_rw(&f, NULL, 4096, 256, 0, 7, 80, "persistent cache, the last refs again");
+	CHECK(tapctl(&v, "stats", out, sizeof(out)) == 0, "tapctl stats");
+	pg = strstr(out, "\"persistent_grants\":{\"maps\":");
+	CHECK(pg && sscanf(pg, "\"persistent_grants\":{\"maps\":%lu,\"hits\":%lu", &maps4, &hits4) == 2 &&
+	      maps4 == maps3 && hits4 >= hits3 + 2 * 256,
+	      "the last refs again: maps %lu -> %lu, hits %lu -> %lu (want no map)", maps3, maps4, hits3, hits4);
+
 	/* a descriptor page that is a data page of a request in flight: refused */
 	rq[0] = mkreq(PVIO_BLKIF_OP_READ, 16, 1, f.data, 0, 7);
 	rq[1] = mkind(PVIO_BLKIF_OP_READ, 24, 12, f.ind, f.big, 0, 7);

@@ -196,7 +196,8 @@ struct pvio_blkback_stats {
 	uint64_t map_errors;		     /* grant map refused (also counted in invalid) */
 	uint64_t pgnt_maps;		     /* persistent grants mapped (first use) */
 	uint64_t pgnt_hits;		     /* segments served from the persistent cache */
-	uint64_t pgnt_evictions;	     /* persistent grants unmapped to make room */
+	uint64_t pgnt_evictions;	     /* persistent grants dropped to make room */
+	uint64_t pgnt_mapped;		     /* pages the caches hold mapped now (all queues) */
 	uint64_t indirect;		     /* indirect requests completed OK (also in reqs) */
 	uint64_t misaligned;		     /* refused: not whole logical sectors (also in invalid) */
 	uint64_t notifies_sent;		     /* event-channel notifications to the frontend */
