@@ -350,8 +350,11 @@ static int submit(void *ctx, struct pvio_blkback_req *r, enum pvio_blkback_op op
 		}
 		for (int i = 0; i < iovcnt; i++) {
 			void *b;
-			FZ_CHECK(iov[i].iov_len >= 512 && iov[i].iov_len <= PAGE && iov[i].iov_len % 512 == 0 &&
-				 iov[i].iov_len % S.ss == 0, "iov_len %zu", iov[i].iov_len);
+			/* an entry is one segment, or several that continue
+			 * each other in memory (merged): whole pages between */
+			FZ_CHECK(iov[i].iov_len >= 512 && iov[i].iov_len <= (size_t)maxseg * PAGE &&
+				 iov[i].iov_len % 512 == 0 && iov[i].iov_len % S.ss == 0,
+				 "iov_len %zu", iov[i].iov_len);
 			FZ_CHECK(in_some_map(iov[i].iov_base, iov[i].iov_len, &b),
 				 "iovec %d outside every mapping", i);
 			FZ_CHECK(i == 0 || b == base || S.persistent,
@@ -375,16 +378,22 @@ pages:;
 	 * reuses a gref while it is in flight is refused): otherwise one
 	 * request's I/O lands in another's buffer. */
 	static uintptr_t pages[MAX_SEGS];
+	unsigned npages = 0;
 	memset(pages, 0, sizeof(pages));
 	for (int i = 0; i < iovcnt; i++) {
-		pages[i] = (uintptr_t)iov[i].iov_base & ~(uintptr_t)(PAGE - 1);
-		for (unsigned k = 0; k < S.npend; k++)
-			for (unsigned j = 0; j < S.pend[k].npages; j++)
-				FZ_CHECK(S.pend[k].pages[j] != pages[i],
-					 "request id %llu shares a page with in-flight id %llu",
-					 (unsigned long long)r->wire.id, (unsigned long long)S.pend[k].id);
-		for (int j = 0; j < i; j++)
-			FZ_CHECK(pages[j] != pages[i], "one request uses a page twice");
+		uintptr_t p = (uintptr_t)iov[i].iov_base & ~(uintptr_t)(PAGE - 1);
+		for (; p < (uintptr_t)iov[i].iov_base + iov[i].iov_len; p += PAGE) {
+			FZ_CHECK(npages < MAX_SEGS, "more pages than segments");
+			pages[npages] = p;
+			for (unsigned k = 0; k < S.npend; k++)
+				for (unsigned j = 0; j < S.pend[k].npages; j++)
+					FZ_CHECK(S.pend[k].pages[j] != p,
+						 "request id %llu shares a page with in-flight id %llu",
+						 (unsigned long long)r->wire.id, (unsigned long long)S.pend[k].id);
+			for (unsigned j = 0; j < npages; j++)
+				FZ_CHECK(pages[j] != p, "one request uses a page twice");
+			npages++;
+		}
 	}
 	/* XSA-155: the frontend rewrites the request slot while the backend
 	 * works on it; everything must come from the private copy. */
@@ -414,7 +423,7 @@ pages:;
 	FZ_CHECK(S.npend < MAX_PENDING, "more requests in flight than ever taken");
 	S.pend[S.npend].r = r;
 	S.pend[S.npend].id = r->wire.id;
-	S.pend[S.npend].npages = op == PVIO_BLKBACK_FLUSH ? 0 : (unsigned)iovcnt;
+	S.pend[S.npend].npages = op == PVIO_BLKBACK_FLUSH ? 0 : npages;
 	memcpy(S.pend[S.npend].pages, pages, sizeof(pages));
 	S.pend[S.npend].iovcnt = op == PVIO_BLKBACK_FLUSH ? 0 : (op == PVIO_BLKBACK_DISCARD ? 1 : iovcnt);
 	if (S.pend[S.npend].iovcnt)
@@ -770,9 +779,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(!bb->connected || !evt_masked || bb->q[0].round_pending ||
 			 ev_is_active(&bb->q[0].eoi_timer),
 		 "event channel left masked with no round pending and no backoff running");
-	uint32_t pg_n = bb->q ? bb->q[0].pg_n : 0;
-	FZ_CHECK(nmaps == pg_n, "%u segment mappings left after all requests completed, %u cached",
-		 nmaps, pg_n);
+	/* what stays mapped is the cache's: its batches (one map call each),
+	 * whose live entries are the cached ones, within the bound */
+	uint32_t pg_n = bb->q ? bb->q[0].pg_n : 0, batches = 0, live = 0, pages = 0;
+	for (uint32_t i = 0; bb->q && bb->q[0].pg_batch && i < BB_PGNT_MAX; i++)
+		if (bb->q[0].pg_batch[i].count) {
+			batches++;
+			live += bb->q[0].pg_batch[i].live;
+			pages += bb->q[0].pg_batch[i].count;
+		}
+	FZ_CHECK(nmaps == batches && live == pg_n, "%u mappings left after all requests completed, "
+		 "%u cache batches holding %u live entries, %u cached", nmaps, batches, live, pg_n);
+	FZ_CHECK(!bb->q || (pages == bb->q[0].pg_mapped && pages <= BB_PGNT_MAX),
+		 "cache batches hold %u pages, counted %u (bound %u)", pages, bb->q ? bb->q[0].pg_mapped : 0,
+		 BB_PGNT_MAX);
 	for (uint32_t i = 0; i < pg_n; i++)
 		FZ_CHECK(bb->q[0].pg[i].users == 0, "persistent grant %u busy with nothing in flight",
 			 bb->q[0].pg[i].gref);
