@@ -396,6 +396,8 @@ static void merge_iov(struct pvio_blkback_req *r)
 			r->iov[n++] = r->iov[i];
 	}
 	r->niov = (uint16_t)n;
+	r->q->bb->st.segments += r->nseg;
+	r->q->bb->st.iovecs += n;
 }
 
 static int map_segments(struct bb_queue *q, struct pvio_blkback_req *r)

@@ -161,6 +161,8 @@ static void stats_json(struct td *td, struct out *o)
 	put(o, ",\"persistent_grants\":{\"maps\":%llu,\"hits\":%llu,\"evictions\":%llu,\"mapped\":%llu}",
 	    (unsigned long long)st.pgnt_maps, (unsigned long long)st.pgnt_hits,
 	    (unsigned long long)st.pgnt_evictions, (unsigned long long)st.pgnt_mapped);
+	put(o, ",\"iovecs\":{\"segments\":%llu,\"entries\":%llu}", (unsigned long long)st.segments,
+	    (unsigned long long)st.iovecs);
 	put(o, ",\"indirect\":{\"max_segments\":%u,\"requests\":%llu},\"sector_size\":%u"
 	    ",\"misaligned\":%llu", st.max_indirect_segments, (unsigned long long)st.indirect,
 	    st.sector_size, (unsigned long long)st.misaligned);

@@ -198,6 +198,7 @@ struct pvio_blkback_stats {
 	uint64_t pgnt_hits;		     /* segments served from the persistent cache */
 	uint64_t pgnt_evictions;	     /* persistent grants dropped to make room */
 	uint64_t pgnt_mapped;		     /* pages the caches hold mapped now (all queues) */
+	uint64_t segments, iovecs;	     /* data segments mapped / iovec entries they made */
 	uint64_t indirect;		     /* indirect requests completed OK (also in reqs) */
 	uint64_t misaligned;		     /* refused: not whole logical sectors (also in invalid) */
 	uint64_t notifies_sent;		     /* event-channel notifications to the frontend */
