@@ -336,6 +336,14 @@ int pvio_blkfront_buf_alloc(struct pvio_blkfront *bf, size_t len, void **buf)
 	return 0;
 }
 
+static bool buf_overlaps(const struct bf_buf *b, const struct pvio_blkfront_io *io)
+{
+	const uint8_t *p = io->buf;
+
+	return io->op <= PVIO_BLKFRONT_WRITE && p &&
+	       p < b->va + (size_t)b->npages * BF_PAGE && b->va < p + io->len;
+}
+
 int pvio_blkfront_buf_free(struct pvio_blkfront *bf, void *buf)
 {
 	struct bf_buf *b = (void *)0;
@@ -347,15 +355,14 @@ int pvio_blkfront_buf_free(struct pvio_blkfront *bf, void *buf)
 			b = &bf->bufs[i];
 	if (!b)
 		return -PVIO_BLKFRONT_EINVAL;
-	/* nothing in flight or waiting may still point into it */
+	/* nothing in flight or waiting may still point into it, zero-copy
+	 * or bounced (a bounced read's data is copied there at completion) */
 	for (s = bf->fl_head; s; s = s->next)
-		if (s->zbuf == b)
+		if (s->zbuf == b || buf_overlaps(b, s->io))
 			return -PVIO_BLKFRONT_EBUSY;
-	for (io = bf->q_head; io; io = io->next_) {
-		const uint8_t *p = io->buf;
-		if (p + io->len > b->va && p < b->va + (size_t)b->npages * BF_PAGE)
+	for (io = bf->q_head; io; io = io->next_)
+		if (buf_overlaps(b, io))
 			return -PVIO_BLKFRONT_EBUSY;
-	}
 	b->retired = true;
 	/* A persistent-grant backend still maps pages it has seen: those
 	 * grants end at close, once it has disconnected. */

@@ -829,6 +829,17 @@ START_TEST(test_zero_copy)
 	ck_assert_int_eq(a.done, 1);
 	ck_assert_int_eq(a.status, 0);
 	ck_assert(memcmp(z, src, 65536) == 0);
+	/* nor under a bounced one whose data will be copied into it */
+	memset(z, 0, size);
+	a.done = 0;
+	io = (struct pvio_blkfront_io){ .op = PVIO_BLKFRONT_READ, .sector = 8, .buf = z + 512,
+					.len = 65536, .cb = a_cb, .arg = &a };
+	ck_assert_int_eq(pvio_blkfront_submit(bf, &io), 0);
+	ck_assert_int_eq(pvio_blkfront_buf_free(bf, z), -EBUSY);
+	while (pvio_blkfront_inflight(bf))
+		ck_assert_int_ge(pvio_blkfront_poll(bf, 5000), 0);
+	ck_assert_int_eq(a.done, 1);
+	ck_assert(memcmp(z + 512, src, 65536) == 0);
 	ck_assert_int_eq(pvio_blkfront_buf_free(bf, z), 0);
 	ck_assert_int_eq(pvio_blkfront_buf_free(bf, z), -EINVAL);
 	ck_assert_int_eq(pvio_blkfront_buf_free(bf, src), -EINVAL);
