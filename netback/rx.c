@@ -51,12 +51,18 @@ static struct rxwork work[RX_BATCH];
 /* where frames we drop unread are read to */
 static uint8_t scratch[sizeof(struct virtio_net_hdr) + NB_MAX_PKT + 1];
 
-/* The pool in transparent huge pages where the kernel offers them: the
- * hypervisor's grant copy out of it (process_vm_readv on xensim) walks
- * and pins every source page, which with 4 KiB pages cost about half as
- * much as the copy itself. Mapped one huge page larger and trimmed to a
- * 2 MiB boundary, so the pool's own size is what nb_rx_fini unmaps. */
+/* The pool's first RX_HUGE_HOT bytes in transparent huge pages where the
+ * kernel offers them: the hypervisor's grant copy out of it
+ * (process_vm_readv on xensim) walks and pins every source page, which
+ * with 4 KiB pages cost about half as much as the copy itself. Only the
+ * start: buffers are taken lowest first and reused last-freed first, so a
+ * busy queue keeps to its first few dozen, while a huge page is resident
+ * whole once touched — a flood of small frames over the whole pool would
+ * otherwise make all of it resident, not just the pages the frames fill.
+ * Mapped one huge page larger and trimmed to a 2 MiB boundary, so the
+ * pool's own size is what nb_rx_fini unmaps. */
 #define RX_HUGE ((size_t)2 << 20)
+#define RX_HUGE_HOT (2 * RX_HUGE) /* ~60 buffers */
 static void *pool_map(size_t size)
 {
 	uint8_t *p = mmap(NULL, size + RX_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -69,7 +75,7 @@ static void *pool_map(size_t size)
 	if (a > (uintptr_t)p)
 		munmap(p, a - (uintptr_t)p);
 	munmap((uint8_t *)a + size, (uintptr_t)p + RX_HUGE - a);
-	madvise((void *)a, size, MADV_HUGEPAGE); /* a hint: fine if refused */
+	madvise((void *)a, size < RX_HUGE_HOT ? size : RX_HUGE_HOT, MADV_HUGEPAGE); /* a hint: fine if refused */
 	return (void *)a;
 }
 
