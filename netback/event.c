@@ -76,8 +76,7 @@ static bool round_work(struct nb_port *pt)
 {
 	struct nb_queue *q = pt->q;
 	struct nb_vif *v = q->v;
-	uint64_t slots = v->st.tx_slots;
-	bool rx_moved = false;
+	bool rx_moved = false, tx_moved;
 
 	if (!pt->rx_only)
 		nb_tx_kick(q);
@@ -88,7 +87,12 @@ static bool round_work(struct nb_port *pt)
 		pt->rx_prod_seen = prod;
 		nb_rx_kick(q);
 	}
-	return v->st.tx_slots != slots || rx_moved;
+	/* slots taken since this port's last event, by this round or by an
+	 * rx pass that took them along (nb_rx_kick): only an event after
+	 * which nothing at all was produced is spurious */
+	tx_moved = !pt->rx_only && q->tx_slots != pt->tx_slots_seen;
+	pt->tx_slots_seen = q->tx_slots;
+	return tx_moved || rx_moved;
 }
 
 static void round_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -145,6 +149,7 @@ int nb_event_bind(struct nb_queue *q, struct nb_port *pt, evtchn_port_t remote, 
 	pt->round_pending = false;
 	pt->spurious_run = 0;
 	pt->rx_prod_seen = 0;
+	pt->tx_slots_seen = q->tx_slots;
 	ev_timer_init(&pt->eoi_timer, eoi_timer_cb, 0., 0.);
 	pt->eoi_timer.data = pt;
 	ev_timer_init(&pt->round_w, round_cb, 0., 0.);

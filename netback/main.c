@@ -64,7 +64,7 @@ void nb_stats_write(struct nb_vif *v)
 		F(tx_fatal) ", " F(rx_packets) ", " F(rx_bytes) ", " F(rx_drop_queue_full) ", "
 		F(rx_drop_too_big) ", " F(rx_drop_copy) ", " F(rx_drop_down) ", " F(rx_queue_peak) ", "
 		"\"rx_queue_len\": %u, \"rx_queue_cap\": %u, " F(rate_waits) ", " F(notifies_tx) ", "
-		F(notifies_rx) ", " F(tx_copy_calls) ", " F(rx_copy_calls) ", " F(events) ", " F(events_spurious) ", "
+		F(notifies_rx) ", " F(copy_calls) ", " F(tx_copy_calls) ", " F(rx_copy_calls) ", " F(events) ", " F(events_spurious) ", "
 		F(event_backoffs) ", \"rate_bytes\": %llu, "
 		"\"rate_usec\": %llu, \"queues\": %u, \"max_queues\": %u, ",
 		v->domid, v->devid, v->tapname, v->connected ? "true" : "false", v->state, V(tx_packets),
@@ -73,7 +73,7 @@ void nb_stats_write(struct nb_vif *v)
 		V(tx_drop_offload), V(tx_drop_copy), V(tx_drop_tap), V(tx_fatal), V(rx_packets), V(rx_bytes),
 		V(rx_drop_queue_full), V(rx_drop_too_big), V(rx_drop_copy), V(rx_drop_down),
 		V(rx_queue_peak), rxq_len, v->rxq_cap, V(rate_waits), V(notifies_tx), V(notifies_rx),
-		V(tx_copy_calls), V(rx_copy_calls), V(events), V(events_spurious), V(event_backoffs), (unsigned long long)v->rate_bytes,
+		V(copy_calls), V(tx_copy_calls), V(rx_copy_calls), V(events), V(events_spurious), V(event_backoffs), (unsigned long long)v->rate_bytes,
 		(unsigned long long)v->rate_usec, v->nq, v->max_queues);
 #undef F
 #undef V

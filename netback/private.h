@@ -39,6 +39,9 @@
 #define NB_TX_BATCH 32u
 /* Batches one round of tx work takes before it lets the loop run. */
 #define NB_TX_ROUND_BATCHES 4u
+/* grant-copy segments in one call (one hypercall: one xensimd round trip
+ * on xensim), shared by a queue's tx and rx work of one loop pass */
+#define NB_COPY_SEGS 1024u
 /* Default bound of the dom0 -> guest queue (packets, per queue). */
 #define NB_RXQ_DEFAULT 256u
 /* Queues a vif may have (--max-queues; Linux netback: min(8, CPUs)). */
@@ -66,7 +69,9 @@ struct nb_stats {
 	uint64_t rx_queue_peak;
 	uint64_t rate_waits;	     /* tx paused for credit */
 	uint64_t notifies_tx, notifies_rx;
-	uint64_t tx_copy_calls, rx_copy_calls; /* grant-copy calls (hypercalls) */
+	uint64_t copy_calls;	     /* grant-copy calls (hypercalls) */
+	uint64_t tx_copy_calls, rx_copy_calls; /* ... carrying tx / rx work (one
+						* call may carry both) */
 	uint64_t events;	     /* event-channel notifications taken */
 	uint64_t events_spurious;    /* ... that brought no work */
 	uint64_t event_backoffs;     /* times a port was left masked (storm) */
@@ -92,6 +97,7 @@ struct nb_port {
 	bool round_pending;	/* tx work left over: round_w runs it */
 	unsigned spurious_run;	/* events in a row that brought nothing */
 	uint32_t rx_prod_seen;	/* rx req_prod at the last look */
+	uint64_t tx_slots_seen;	/* q->tx_slots at the last event */
 	ev_timer eoi_timer;	/* the end of a backoff */
 	ev_timer round_w;	/* the rest of a round, on the next loop pass */
 };
@@ -128,6 +134,14 @@ struct nb_queue {
 	struct nb_rxpkt **rxfree;
 	unsigned rxfree_n, rx_nbufs;
 	uint64_t tx_packets, rx_packets; /* this queue's share of st */
+	uint64_t tx_slots;		 /* tx slots taken off this ring */
+};
+
+/* The segments of one grant-copy call: what a loop pass gathered for a
+ * queue, tx first or rx first, then copied with one call. */
+struct nb_copy {
+	xengnttab_grant_copy_segment_t seg[NB_COPY_SEGS];
+	unsigned n;
 };
 
 struct nb_vif {
@@ -158,6 +172,7 @@ struct nb_vif {
 	struct nb_queue q[NB_MAX_QUEUES];
 	/* tx batch (one loop, so one buffer serves every queue) */
 	uint8_t *txbuf;	       /* NB_TX_BATCH x (hdr + NB_MAX_PKT) */
+	struct nb_copy copy;   /* the grant copy being gathered */
 	/* rate limit (the backend's "rate" key, bytes per interval, for the
 	 * whole vif): credit refilled at each interval's start, never above
 	 * max(rate_bytes, NB_MAX_PKT) */
@@ -194,6 +209,9 @@ int nb_tap_queue_attach(int fd, bool attach);
 
 /* tx.c */
 void nb_tx_kick(struct nb_queue *q);
+int nb_tx_gather(struct nb_queue *q, bool *paused);
+void nb_tx_finish(struct nb_queue *q, unsigned np);
+void nb_copy_run(struct nb_vif *v, unsigned np, unsigned nw);
 void nb_tx_reset(struct nb_queue *q);
 /* The rate key's value: 0 and the limit in *bytes per *usec, or
  * -EINVAL if it is not "BYTES,USECS" with both in range. */
@@ -205,6 +223,8 @@ void nb_rate_stop(struct nb_vif *v);
 int nb_rx_init(struct nb_queue *q, unsigned cap);
 void nb_rx_tap_readable(struct nb_queue *q);
 void nb_rx_kick(struct nb_queue *q);
+int nb_rx_gather(struct nb_queue *q, bool read_tap);
+void nb_rx_finish(struct nb_queue *q, unsigned nw);
 void nb_rx_flush(struct nb_queue *q);
 void nb_rx_fini(struct nb_queue *q);
 

@@ -48,14 +48,40 @@ struct rxwork {
 };
 
 static struct rxwork work[RX_BATCH];
-static xengnttab_grant_copy_segment_t segs[RX_BATCH * RX_MAX_SLOTS];
 /* where frames we drop unread are read to */
 static uint8_t scratch[sizeof(struct virtio_net_hdr) + NB_MAX_PKT + 1];
 
+/* The pool's first RX_HUGE_HOT bytes in transparent huge pages where the
+ * kernel offers them: the hypervisor's grant copy out of it
+ * (process_vm_readv on xensim) walks and pins every source page, which
+ * with 4 KiB pages cost about half as much as the copy itself. Only the
+ * start: buffers are taken lowest first and reused last-freed first, so a
+ * busy queue keeps to its first few dozen, while a huge page is resident
+ * whole once touched — a flood of small frames over the whole pool would
+ * otherwise make all of it resident, not just the pages the frames fill.
+ * Mapped one huge page larger and trimmed to a 2 MiB boundary, so the
+ * pool's own size is what nb_rx_fini unmaps. */
+#define RX_HUGE ((size_t)2 << 20)
+#define RX_HUGE_HOT (2 * RX_HUGE) /* ~60 buffers */
+static void *pool_map(size_t size)
+{
+	uint8_t *p = mmap(NULL, size + RX_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			  -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	a = ((uintptr_t)p + RX_HUGE - 1) & ~(uintptr_t)(RX_HUGE - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	munmap((uint8_t *)a + size, (uintptr_t)p + RX_HUGE - a);
+	madvise((void *)a, size < RX_HUGE_HOT ? size : RX_HUGE_HOT, MADV_HUGEPAGE); /* a hint: fine if refused */
+	return (void *)a;
+}
+
 int nb_rx_init(struct nb_queue *q, unsigned cap)
 {
-	void *pool = mmap(NULL, (size_t)(cap + 1) * RX_BUF_SZ, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *pool = pool_map((size_t)(cap + 1) * RX_BUF_SZ);
 
 	q->rxq = calloc(cap, sizeof(*q->rxq));
 	q->rxfree = calloc(cap + 1, sizeof(*q->rxfree));
@@ -210,6 +236,10 @@ static unsigned prepare(struct nb_vif *v, struct nb_rxpkt *p, bool *gso, uint16_
 				return 0;
 			/* the guest cannot take a blank checksum: finish it here */
 			pvio_net_csum_finish(p->data, p->len, p->vh.csum_start, p->vh.csum_offset);
+			/* done once: a packet that waits for buffers is prepared
+			 * again, and a second sum would add the first */
+			p->vh.flags = (uint8_t)((p->vh.flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM) |
+						VIRTIO_NET_HDR_F_DATA_VALID);
 			*flags = PVIO_NETRXF_data_validated;
 		}
 	} else if (p->vh.flags & VIRTIO_NET_HDR_F_DATA_VALID) {
@@ -238,7 +268,7 @@ static void respond(struct nb_queue *q, const struct rxwork *w, bool ok)
 			pvio_ring_netif_rx_put_response(&q->rx, &r);
 			continue;
 		}
-		const xengnttab_grant_copy_segment_t *g = &segs[w->seg0 + s++];
+		const xengnttab_grant_copy_segment_t *g = &q->v->copy.seg[w->seg0 + s++];
 		memset(&r, 0, sizeof(r));
 		r.id = w->reqs[k].id;
 		r.offset = 0;
@@ -255,90 +285,142 @@ static void respond(struct nb_queue *q, const struct rxwork *w, bool ok)
 	}
 }
 
+/*
+ * Gather head packets of @q's rx queue (after reading what the TAP has, if
+ * @read_tap) into v->copy while posted requests
+ * (and room in the copy) last, at most RX_BATCH: each data page one
+ * segment into a posted buffer. Drops what the guest's features cannot
+ * carry. Returns the packets gathered (the vif may have been disabled
+ * meanwhile: they are still answered).
+ */
+int nb_rx_gather(struct nb_queue *q, bool read_tap)
+{
+	struct nb_vif *v = q->v;
+	struct nb_copy *c = &v->copy;
+	unsigned nw = 0;
+
+	/* a tx pass looks at the TAP too: what its last frames made the
+	 * stack answer (TCP ACKs) is usually there already */
+	for (unsigned i = 0; read_tap && i < RX_READ_BATCH && q->rxq_len < v->rxq_cap; i++)
+		if (!read_one(q))
+			break;
+
+	while (v->connected && !v->disabled && nw < RX_BATCH && q->rxq_len) {
+		struct nb_rxpkt *p = q->rxq[q->rxq_head];
+		struct rxwork *w = &work[nw];
+		unsigned need;
+		int avail;
+
+		if (c->n + (p->len + NB_PAGE - 1) / NB_PAGE > NB_COPY_SEGS)
+			break; /* its data segments do not fit: the next call */
+		need = prepare(v, p, &w->gso, &w->flags);
+		if (!need) {
+			drop_head(q, &v->st.rx_drop_too_big);
+			continue;
+		}
+		avail = pvio_ring_back_poll_requests(&q->rx);
+		if (avail >= 0 && (unsigned)avail < need) {
+			/* ask for an event once enough buffers are posted,
+			 * not at each one (the frontend posts in bulk) */
+			__atomic_store_n(&q->rx.sring->req_event, q->rx.req_cons + need, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			avail = pvio_ring_back_poll_requests(&q->rx);
+		}
+		if (avail < 0) {
+			nb_xenbus_fatal(v, "rx request producer ran past the ring");
+			break;
+		}
+		if ((unsigned)avail < need)
+			break;
+		w->pkt = p;
+		w->nreq = need;
+		w->seg0 = c->n;
+		for (unsigned i = 0; i < need; i++)
+			pvio_ring_netif_rx_copy_request(&q->rx, &w->reqs[i]);
+		/* data goes to slot 0 and, after the extra, slots 2.. */
+		for (unsigned i = 0, off = 0; i < need; i++) {
+			xengnttab_grant_copy_segment_t *g;
+			uint32_t len;
+			if (w->gso && i == 1)
+				continue;
+			len = p->len - off > NB_PAGE ? NB_PAGE : p->len - off;
+			g = &c->seg[c->n++];
+			memset(g, 0, sizeof(*g));
+			g->source.virt = p->data + off;
+			g->dest.foreign.ref = w->reqs[i].gref;
+			g->dest.foreign.domid = (domid_t)v->domid;
+			g->dest.foreign.offset = 0;
+			g->len = (uint16_t)len;
+			g->flags = GNTCOPY_dest_gref;
+			off += len;
+		}
+		w->nseg = c->n - w->seg0;
+		q->rxq_head = (q->rxq_head + 1) % v->rxq_cap;
+		q->rxq_len--;
+		nw++;
+	}
+	return (int)nw;
+}
+
+/* After the copy: the @nw gathered packets answered in ring order, their
+ * buffers back to the pool, pushed once, the guest notified if it asked. */
+void nb_rx_finish(struct nb_queue *q, unsigned nw)
+{
+	struct nb_vif *v = q->v;
+	const struct nb_copy *c = &v->copy;
+
+	for (unsigned i = 0; i < nw; i++) {
+		struct rxwork *w = &work[i];
+		bool ok = true;
+
+		for (unsigned k = 0; k < w->nseg; k++)
+			ok &= c->seg[w->seg0 + k].status == GNTST_okay;
+		if (!ok) {
+			v->st.rx_drop_copy++;
+		} else {
+			v->st.rx_packets++;
+			v->st.rx_bytes += w->pkt->len;
+			q->rx_packets++;
+		}
+		respond(q, w, ok);
+		buf_put(q, w->pkt);
+	}
+	v->stats_dirty = true;
+	if (pvio_ring_back_push_responses(&q->rx)) {
+		pvio_evtchn_notify(v->ev, q->port_rx);
+		v->st.notifies_rx++;
+	}
+}
+
 void nb_rx_kick(struct nb_queue *q)
 {
 	struct nb_vif *v = q->v;
+	bool took_tx = false;
 
 	while (v->connected && !v->disabled && q->rxq_len) {
-		unsigned nw = 0, ns = 0;
+		bool paused = false;
+		int nw, np = 0;
 
-		while (nw < RX_BATCH && q->rxq_len) {
-			struct nb_rxpkt *p = q->rxq[q->rxq_head];
-			struct rxwork *w = &work[nw];
-			unsigned need = prepare(v, p, &w->gso, &w->flags);
-			int avail;
-
-			if (!need) {
-				drop_head(q, &v->st.rx_drop_too_big);
-				continue;
-			}
-			avail = pvio_ring_back_poll_requests(&q->rx);
-			if (avail >= 0 && (unsigned)avail < need) {
-				/* ask for an event once enough buffers are posted,
-				 * not at each one (the frontend posts in bulk) */
-				__atomic_store_n(&q->rx.sring->req_event, q->rx.req_cons + need, __ATOMIC_RELAXED);
-				__atomic_thread_fence(__ATOMIC_SEQ_CST);
-				avail = pvio_ring_back_poll_requests(&q->rx);
-			}
-			if (avail < 0) {
-				nb_xenbus_fatal(v, "rx request producer ran past the ring");
-				return;
-			}
-			if ((unsigned)avail < need)
-				break;
-			w->pkt = p;
-			w->nreq = need;
-			w->seg0 = ns;
-			for (unsigned i = 0; i < need; i++)
-				pvio_ring_netif_rx_copy_request(&q->rx, &w->reqs[i]);
-			/* data goes to slot 0 and, after the extra, slots 2.. */
-			for (unsigned i = 0, off = 0; i < need; i++) {
-				xengnttab_grant_copy_segment_t *g;
-				uint32_t len;
-				if (w->gso && i == 1)
-					continue;
-				len = p->len - off > NB_PAGE ? NB_PAGE : p->len - off;
-				g = &segs[ns++];
-				memset(g, 0, sizeof(*g));
-				g->source.virt = p->data + off;
-				g->dest.foreign.ref = w->reqs[i].gref;
-				g->dest.foreign.domid = (domid_t)v->domid;
-				g->dest.foreign.offset = 0;
-				g->len = (uint16_t)len;
-				g->flags = GNTCOPY_dest_gref;
-				off += len;
-			}
-			w->nseg = ns - w->seg0;
-			q->rxq_head = (q->rxq_head + 1) % v->rxq_cap;
-			q->rxq_len--;
-			nw++;
-		}
+		v->copy.n = 0;
+		nw = nb_rx_gather(q, false);
 		if (nw == 0)
 			break;
-		v->st.rx_copy_calls++;
-		if (xengnttab_grant_copy(v->xgt, ns, segs) < 0)
-			for (unsigned i = 0; i < ns; i++)
-				segs[i].status = GNTST_general_error;
-		for (unsigned i = 0; i < nw; i++) {
-			struct rxwork *w = &work[i];
-			bool ok = true;
-
-			for (unsigned k = 0; k < w->nseg; k++)
-				ok &= segs[w->seg0 + k].status == GNTST_okay;
-			if (!ok) {
-				v->st.rx_drop_copy++;
-			} else {
-				v->st.rx_packets++;
-				v->st.rx_bytes += w->pkt->len;
-				q->rx_packets++;
-			}
-			respond(q, w, ok);
-			buf_put(q, w->pkt);
+		/* guest frames waiting on the tx ring ride on the same copy
+		 * call: one hypercall for both directions of this pass */
+		if (v->connected && !v->disabled && !ev_is_active(&v->rate_w) &&
+		    pvio_ring_back_poll_requests(&q->tx) > 0) {
+			np = nb_tx_gather(q, &paused);
+			if (np < 0)
+				np = 0; /* the vif is disabled: answer the rx part */
+			took_tx = true;
 		}
-		v->stats_dirty = true;
-		if (pvio_ring_back_push_responses(&q->rx)) {
-			pvio_evtchn_notify(v->ev, q->port_rx);
-			v->st.notifies_rx++;
-		}
+		nb_copy_run(v, (unsigned)np, (unsigned)nw);
+		nb_rx_finish(q, (unsigned)nw);
+		if (took_tx)
+			nb_tx_finish(q, (unsigned)np);
 	}
+	/* the tx ring as usual: what is left, the final check that arms the
+	 * frontend's next event, answers for dropped packets */
+	if (took_tx)
+		nb_tx_kick(q);
 }

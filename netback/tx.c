@@ -55,7 +55,6 @@ struct txpkt {
 };
 
 static struct txpkt batch[NB_TX_BATCH];
-static xengnttab_grant_copy_segment_t segs[NB_TX_BATCH * NB_SLOTS_DROP];
 
 void nb_tx_reset(struct nb_queue *q)
 {
@@ -142,6 +141,7 @@ static int take_packet(struct nb_queue *q)
 		if (got == 0)
 			return 0;
 		v->st.tx_slots++;
+		q->tx_slots++;
 		if (q->cur_want_extra) {
 			/* this slot is an extra-info; its bytes were copied once */
 			struct pvio_netif_extra_info ex;
@@ -336,6 +336,138 @@ static bool rate_allows(struct nb_vif *v, uint32_t bytes)
 	return false;
 }
 
+/*
+ * Gather up to NB_TX_BATCH complete packets of @q into v->copy (each slot
+ * one segment, into the packet's txbuf slot) while the copy has room for
+ * a largest packet. A bad packet is answered DROPPED here; a packet over
+ * the rate credit is held and sets *paused. Returns the packets gathered,
+ * or -1 if the frontend broke the protocol (the vif is disabled; what was
+ * gathered is forgotten). Nothing is pushed or copied yet.
+ */
+int nb_tx_gather(struct nb_queue *q, bool *paused)
+{
+	struct nb_vif *v = q->v;
+	struct nb_copy *c = &v->copy;
+	unsigned np = 0, ns0 = c->n;
+
+	while (np < NB_TX_BATCH && !*paused && c->n + NB_SLOTS_DROP <= NB_COPY_SEGS) {
+		/* a held packet is complete: do not take more slots for it */
+		int r = q->cur_held ? 1 : take_packet(q);
+		if (r < 0) {
+			c->n = ns0;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		int why = check_packet(q);
+		if (why) {
+			count_drop(v, why, &q->cur[0], q->cur_n);
+			respond(q, q->cur, q->cur_n, q->cur_extras, PVIO_NETIF_RSP_DROPPED);
+			nb_tx_reset(q);
+			continue;
+		}
+		if (!rate_allows(v, q->cur[0].size)) {
+			q->cur_held = true;
+			*paused = true;
+			break;
+		}
+		struct txpkt *p = &batch[np];
+		uint8_t *dst = v->txbuf + (size_t)np * NB_TXBUF_SZ + sizeof(struct virtio_net_hdr);
+		uint32_t first = q->cur[0].size, pos = 0;
+
+		memcpy(p->slots, q->cur, q->cur_n * sizeof(q->cur[0]));
+		p->n = q->cur_n;
+		p->extras = q->cur_extras;
+		p->gso = q->cur_gso;
+		p->has_gso = q->cur_has_gso;
+		p->len = first;
+		p->seg0 = c->n;
+		for (unsigned i = 1; i < p->n; i++)
+			first -= p->slots[i].size;
+		for (unsigned i = 0; i < p->n; i++) {
+			xengnttab_grant_copy_segment_t *g = &c->seg[c->n++];
+			uint16_t len = i == 0 ? (uint16_t)first : p->slots[i].size;
+			memset(g, 0, sizeof(*g));
+			g->source.foreign.ref = p->slots[i].gref;
+			g->source.foreign.domid = (domid_t)v->domid;
+			g->source.foreign.offset = p->slots[i].offset;
+			g->dest.virt = dst + pos;
+			g->len = len;
+			g->flags = GNTCOPY_source_gref;
+			pos += len;
+		}
+		p->nseg = c->n - p->seg0;
+		nb_tx_reset(q);
+		np++;
+	}
+	return (int)np;
+}
+
+/* The grant copy of what was gathered: @np tx packets and @nw rx packets
+ * of one queue, in one call (one hypercall; on xensim one round trip to
+ * xensimd). A failed call fails every segment. */
+void nb_copy_run(struct nb_vif *v, unsigned np, unsigned nw)
+{
+	struct nb_copy *c = &v->copy;
+
+	if (!c->n)
+		return;
+	v->st.copy_calls++;
+	v->st.tx_copy_calls += np != 0;
+	v->st.rx_copy_calls += nw != 0;
+	if (xengnttab_grant_copy(v->xgt, c->n, c->seg) < 0) {
+		for (unsigned i = 0; i < c->n; i++)
+			c->seg[i].status = GNTST_general_error;
+	}
+}
+
+/* After the copy: each of the @np gathered packets to the TAP (or
+ * answered ERROR if a segment's copy was refused), every answer pushed,
+ * the frontend notified if it asked. */
+void nb_tx_finish(struct nb_queue *q, unsigned np)
+{
+	struct nb_vif *v = q->v;
+	const struct nb_copy *c = &v->copy;
+
+	for (unsigned i = 0; i < np; i++) {
+		struct txpkt *p = &batch[i];
+		uint8_t *buf = v->txbuf + (size_t)i * NB_TXBUF_SZ;
+		int16_t status = PVIO_NETIF_RSP_OKAY;
+		bool ok = true;
+
+		for (unsigned s = 0; s < p->nseg; s++)
+			ok &= c->seg[p->seg0 + s].status == GNTST_okay;
+		if (!ok) {
+			v->st.tx_drop_copy++;
+			nb_log(v, "tx drop: grant copy refused (gref %u; %llu such drops)", p->slots[0].gref,
+			       (unsigned long long)v->st.tx_drop_copy);
+			status = PVIO_NETIF_RSP_ERROR;
+		} else {
+			int why = set_vnet(v, p, (struct virtio_net_hdr *)buf, buf + sizeof(struct virtio_net_hdr));
+			if (why) {
+				count_drop(v, why, &p->slots[0], p->n);
+				status = PVIO_NETIF_RSP_DROPPED;
+			} else if (write(q->tapfd, buf, sizeof(struct virtio_net_hdr) + p->len) < 0) {
+				v->st.tx_drop_tap++;
+				if (v->st.tx_drop_tap < 10 || !(v->st.tx_drop_tap & 1023))
+					nb_log(v, "tx drop: TAP refused a %u-byte packet: %s (%llu such drops)", p->len,
+					       strerror(errno), (unsigned long long)v->st.tx_drop_tap);
+				status = PVIO_NETIF_RSP_DROPPED;
+			} else {
+				v->st.tx_packets++;
+				v->st.tx_bytes += p->len;
+				q->tx_packets++;
+			}
+		}
+		v->stats_dirty = true;
+		respond(q, p->slots, p->n, p->extras, status);
+	}
+	if (v->connected && !v->disabled && pvio_ring_back_push_responses(&q->tx)) {
+		pvio_evtchn_notify(v->ev, q->port_tx);
+		v->st.notifies_tx++;
+	}
+}
+
 void nb_tx_kick(struct nb_queue *q)
 {
 	struct nb_vif *v = q->v;
@@ -343,7 +475,7 @@ void nb_tx_kick(struct nb_queue *q)
 	unsigned batches = 0;
 
 	while (v->connected && !v->disabled && !paused && !ev_is_active(&v->rate_w)) {
-		unsigned np = 0, ns = 0;
+		int np, nw = 0;
 		int n = pvio_ring_back_poll_requests(&q->tx);
 
 		if (n == 0)
@@ -359,101 +491,18 @@ void nb_tx_kick(struct nb_queue *q)
 			nb_event_more(q);
 			break;
 		}
-		/* gather a batch of complete packets */
-		while (np < NB_TX_BATCH && !paused) {
-			/* a held packet is complete: do not take more slots for it */
-			int r = q->cur_held ? 1 : take_packet(q);
-			if (r < 0)
-				return;
-			if (r == 0)
-				break;
-			int why = check_packet(q);
-			if (why) {
-				count_drop(v, why, &q->cur[0], q->cur_n);
-				respond(q, q->cur, q->cur_n, q->cur_extras, PVIO_NETIF_RSP_DROPPED);
-				nb_tx_reset(q);
-				continue;
-			}
-			if (!rate_allows(v, q->cur[0].size)) {
-				q->cur_held = true;
-				paused = true;
-				break;
-			}
-			struct txpkt *p = &batch[np];
-			uint8_t *dst = v->txbuf + (size_t)np * NB_TXBUF_SZ + sizeof(struct virtio_net_hdr);
-			uint32_t first = q->cur[0].size, pos = 0;
-
-			memcpy(p->slots, q->cur, q->cur_n * sizeof(q->cur[0]));
-			p->n = q->cur_n;
-			p->extras = q->cur_extras;
-			p->gso = q->cur_gso;
-			p->has_gso = q->cur_has_gso;
-			p->len = first;
-			p->seg0 = ns;
-			for (unsigned i = 1; i < p->n; i++)
-				first -= p->slots[i].size;
-			for (unsigned i = 0; i < p->n; i++) {
-				xengnttab_grant_copy_segment_t *g = &segs[ns++];
-				uint16_t len = i == 0 ? (uint16_t)first : p->slots[i].size;
-				memset(g, 0, sizeof(*g));
-				g->source.foreign.ref = p->slots[i].gref;
-				g->source.foreign.domid = (domid_t)v->domid;
-				g->source.foreign.offset = p->slots[i].offset;
-				g->dest.virt = dst + pos;
-				g->len = len;
-				g->flags = GNTCOPY_source_gref;
-				pos += len;
-			}
-			p->nseg = ns - p->seg0;
-			nb_tx_reset(q);
-			np++;
-		}
-		if (np) {
-			v->st.tx_copy_calls++;
-			if (xengnttab_grant_copy(v->xgt, ns, segs) < 0) {
-				/* the call itself failed: every segment counts as failed */
-				for (unsigned i = 0; i < ns; i++)
-					segs[i].status = GNTST_general_error;
-			}
-		}
-		for (unsigned i = 0; i < np; i++) {
-			struct txpkt *p = &batch[i];
-			uint8_t *buf = v->txbuf + (size_t)i * NB_TXBUF_SZ;
-			int16_t status = PVIO_NETIF_RSP_OKAY;
-			bool ok = true;
-
-			for (unsigned s = 0; s < p->nseg; s++)
-				ok &= segs[p->seg0 + s].status == GNTST_okay;
-			if (!ok) {
-				v->st.tx_drop_copy++;
-				nb_log(v, "tx drop: grant copy refused (gref %u; %llu such drops)", p->slots[0].gref,
-				       (unsigned long long)v->st.tx_drop_copy);
-				status = PVIO_NETIF_RSP_ERROR;
-			} else {
-				int why = set_vnet(v, p, (struct virtio_net_hdr *)buf,
-						   buf + sizeof(struct virtio_net_hdr));
-				if (why) {
-					count_drop(v, why, &p->slots[0], p->n);
-					status = PVIO_NETIF_RSP_DROPPED;
-				} else if (write(q->tapfd, buf, sizeof(struct virtio_net_hdr) + p->len) < 0) {
-					v->st.tx_drop_tap++;
-					if (v->st.tx_drop_tap < 10 || !(v->st.tx_drop_tap & 1023))
-						nb_log(v, "tx drop: TAP refused a %u-byte packet: %s (%llu such drops)",
-						       p->len, strerror(errno), (unsigned long long)v->st.tx_drop_tap);
-					status = PVIO_NETIF_RSP_DROPPED;
-				} else {
-					v->st.tx_packets++;
-					v->st.tx_bytes += p->len;
-					q->tx_packets++;
-				}
-			}
-			v->stats_dirty = true;
-			respond(q, p->slots, p->n, p->extras, status);
-		}
-		if (pvio_ring_back_push_responses(&q->tx)) {
-			pvio_evtchn_notify(v->ev, q->port_tx);
-			v->st.notifies_tx++;
-		}
+		v->copy.n = 0;
+		np = nb_tx_gather(q, &paused);
+		if (np < 0)
+			return;
+		/* frames already queued for the guest ride on the same copy
+		 * call: one hypercall for both directions of this pass */
+		if (np)
+			nw = nb_rx_gather(q, true);
+		nb_copy_run(v, (unsigned)np, (unsigned)nw);
+		if (nw)
+			nb_rx_finish(q, (unsigned)nw);
+		nb_tx_finish(q, (unsigned)np);
 		if (np == 0 && n == 0)
 			break;
 		if (np == 0 && pvio_ring_back_free_responses(&q->tx) == 0 && q->cur_n)
