@@ -768,7 +768,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * or by a storm backoff's timer; a port masked for good would stall
 	 * the frontend */
 	FZ_CHECK(!bb->connected || !evt_masked || bb->q[0].round_pending ||
-			 ev_is_active(&bb->q[0].eoi_timer),
+			 ev_is_active(&bb->q[0].eoi.backoff),
 		 "event channel left masked with no round pending and no backoff running");
 	uint32_t pg_n = bb->q ? bb->q[0].pg_n : 0;
 	FZ_CHECK(nmaps == pg_n, "%u segment mappings left after all requests completed, %u cached",
