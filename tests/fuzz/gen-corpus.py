@@ -236,6 +236,28 @@ s += bf_big(1, 0, 0, 64) + POLL + ANSWER + POLL + ANSWER
 s += bf_big(2, 1, 512, 200) + bf_big(3, 1, 2048, 200) + POLL + ANSWER
 s += POLL + b"\x06\x00\x01" + (POLL + ANSWER) * 30
 bf.append(s)
+
+
+# seed-07..08: multi-queue (the frontend may use 4 queues).  Command bytes
+# restart the backend with another multi-queue-max-queues (fuzz_blkfront.c
+# mq_restart_cmd; each a no-op as a backend move, so said twice it happens
+# once or twice, whether the stream is at a command or a move): offers of
+# 4, 2, none (one ring again, the queue-N keys removed), garbage; then 16,
+# 3, 0, 4; I/O spread over the queues in between, answered on their
+# rings.  A 0x01 byte is both a poll (command) and an answer (move); SYNC
+# (a no-op either way) said twice puts the stream at a command.
+SYNC = bytes([178])
+MQ_RESTART = {None: 248, 1: 238, 2: 239, 4: 229, 16: 218, 0: 208, "x": 209, 3: 188}
+for hdr, offers in ((0x08, (4, 2, None, "x")), (0x0a, (16, 3, 0, 4))):
+    s = bytes([hdr]) + struct.pack("<H", 4096) + bytes([16]) + ANSWER * 4
+    s += bf_submit(0, 1, 0, 8) + POLL + ANSWER + POLL + ANSWER
+    for j, offer in enumerate(offers):
+        s += POLL * 16 + bytes([MQ_RESTART[offer]]) * 2 + POLL * 16
+        s += SYNC * 2        # at a command now, whatever the reconnect read
+        for k in range(8):   # slots 0-7 and 8-15 by turns: none still busy
+            s += bf_submit(8 * (j % 2) + k, (k + j) % 3, 64 * k + 8 * j, 8)
+        s += POLL * 80
+    bf.append(s)
 out("blkfront", bf)
 
 # ---- xenstored: commands; 0 = frame (client in bits 2..3), 2 = run+read ---
