@@ -69,8 +69,7 @@ void bb_queue_watchers_init(struct bb_queue *q)
 void bb_queue_watchers_stop(struct bb_queue *q)
 {
 	ev_idle_stop(q->bb->loop, &q->kick_idle);
-	ev_timer_stop(q->bb->loop, &q->eoi_timer);
-	ev_idle_stop(q->bb->loop, &q->poll_idle);
+	bb_event_reset(q);
 }
 
 static void broken_cb(struct ev_loop *loop, ev_idle *w, int revents)

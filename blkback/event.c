@@ -13,9 +13,10 @@
  *    all (they would add nothing: the pending round looks at the ring);
  *  - an event that brings no new request is spurious.  A few in a row are
  *    normal (an event that raced with a round which already took its
- *    requests); after BB_SPURIOUS_GRACE in a row we stop listening for a
- *    while, BB_BACKOFF_MIN_MS doubling with each further spurious event up
- *    to BB_BACKOFF_MAX_MS, as Linux does with its late EOI for XSA-332.
+ *    requests); after PVIO_EVTCHN_EOI_GRACE in a row we stop listening
+ *    for a while, 1 ms doubling with each further spurious event up to
+ *    256 ms, as Linux does with its late EOI for XSA-332 (the mechanism
+ *    is shared with netback: evtchn/eoi.c, pvio/evtchn_eoi.h).
  *    Nothing is lost: events latch while the port is masked and arrive once
  *    on unmask, and the first event that finds a request ends the backoff.
  * A frontend flooding its event channel thus costs a bounded number of
@@ -34,59 +35,39 @@
  * the seeds).  A storm cannot use this to pin us: polling only starts
  * after a round that found requests.
  */
-#include <limits.h>
 #include <time.h>
 
 #include "private.h"
 
-#define BB_SPURIOUS_GRACE 8
-#define BB_BACKOFF_MIN_MS 1.0
-#define BB_BACKOFF_STEPS 8 /* 1 ms << 8 = 256 ms */
-#define BB_BACKOFF_MAX_MS (BB_BACKOFF_MIN_MS * (1u << BB_BACKOFF_STEPS))
-
-/* End of interrupt: listen to the event channel again, unless a backoff
- * is running (its timer does this when it ends). */
+/* End of interrupt: listen to the event channel again, unless polling
+ * holds it masked (polling's end EOIs) or a backoff runs (its end comes
+ * back here). */
 static void eoi(struct bb_queue *q)
 {
-	struct pvio_blkback *bb = q->bb;
-
-	if (!q->ev_masked || !bb->ev || ev_is_active(&q->eoi_timer) || q->polling)
+	if (q->polling)
 		return;
-	q->ev_masked = false;
-	pvio_evtchn_unmask(bb->ev, (evtchn_port_t)q->lport);
+	pvio_evtchn_eoi_end(&q->eoi);
 }
 
-static void eoi_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void backoff_end(void *arg)
 {
-	struct bb_queue *q = w->data;
-
-	(void)revents;
-	ev_timer_stop(loop, w);
-	eoi(q);
+	eoi(arg);
 }
 
-static void spurious(struct bb_queue *q)
+static void storm(void *arg, unsigned run, unsigned ms, unsigned max_ms)
 {
-	struct pvio_blkback *bb = q->bb;
-	unsigned k;
-	double ms;
+	struct bb_queue *q = arg;
 
-	bb->st.events_spurious++;
-	if (q->spurious_run < UINT_MAX)
-		q->spurious_run++;
-	if (q->spurious_run < BB_SPURIOUS_GRACE)
-		return;
-	k = q->spurious_run - BB_SPURIOUS_GRACE;
-	ms = BB_BACKOFF_MIN_MS * (double)(1u << (k < BB_BACKOFF_STEPS ? k : BB_BACKOFF_STEPS));
-	if (k == 0)
-		bb_log(bb, PVIO_BLKBACK_LOG_WARN,
-		       "frontend %u: %u events in a row brought no request (an event storm?): not listening "
-		       "to its event channel for %.0f ms, doubling up to %.0f ms while it lasts",
-		       bb->domid, q->spurious_run, ms, BB_BACKOFF_MAX_MS);
-	bb->st.event_backoffs++;
-	ev_timer_set(&q->eoi_timer, ms / 1000., 0.);
-	ev_timer_start(bb->loop, &q->eoi_timer);
+	bb_log(q->bb, PVIO_BLKBACK_LOG_WARN,
+	       "frontend %u: %u events in a row brought no request (an event storm?): not listening "
+	       "to its event channel for %u ms, doubling up to %u ms while it lasts",
+	       q->bb->domid, run, ms, max_ms);
 }
+
+static const struct pvio_evtchn_eoi_ops eoi_ops = {
+	.backoff_end = backoff_end,
+	.storm = storm,
+};
 
 static double now_s(void)
 {
@@ -145,28 +126,36 @@ static void poll_cb(struct ev_loop *loop, ev_idle *w, int revents)
 
 void bb_event_init(struct bb_queue *q)
 {
-	ev_timer_init(&q->eoi_timer, eoi_timer_cb, 0., 0.);
-	q->eoi_timer.data = q;
+	struct pvio_evtchn_eoi_counters c = {
+		.events = &q->st->events,
+		.spurious = &q->bb->st.events_spurious,
+		.backoffs = &q->bb->st.event_backoffs,
+	};
+
+	pvio_evtchn_eoi_init(&q->eoi, q->bb->loop, &eoi_ops, q, &c);
 	ev_idle_init(&q->poll_idle, poll_cb);
 	q->poll_idle.data = q;
 }
 
 void bb_event_reset(struct bb_queue *q)
 {
-	ev_timer_stop(q->bb->loop, &q->eoi_timer);
+	pvio_evtchn_eoi_reset(&q->eoi);
 	ev_idle_stop(q->bb->loop, &q->poll_idle);
-	q->spurious_run = 0;
 	q->round_pending = false;
-	q->ev_masked = false;
 	q->polling = false;
+}
+
+int bb_event_bind(struct bb_queue *q)
+{
+	bb_event_reset(q);
+	return pvio_evtchn_eoi_bind(&q->eoi, q->bb->ev, (evtchn_port_t)q->lport);
 }
 
 void bb_event_notified(struct bb_queue *q)
 {
 	int taken;
 
-	q->ev_masked = true; /* late EOI: delivered, masked until eoi() */
-	q->st->events++;
+	pvio_evtchn_eoi_delivered(&q->eoi); /* masked until eoi() */
 	if (q->barrier)
 		return;	      /* behind a barrier: stays masked, its end runs a round and EOIs */
 	if (q->round_pending)
@@ -175,14 +164,14 @@ void bb_event_notified(struct bb_queue *q)
 		return;	      /* (the port was unmasked when polling began: unpause) */
 	taken = bb_ring_work(q);
 	if (taken > 0) {
-		q->spurious_run = 0;
+		pvio_evtchn_eoi_found(&q->eoi);
 		if (q->bb->cfg.poll_us)
 			poll_start(q); /* stays masked; polling's end EOIs */
 	}
 	if (q->round_pending || q->polling)
 		return;	      /* the budget ran out: the next round EOIs */
 	if (taken <= 0)
-		spurious(q); /* nothing new (or not looked at: paused, closing) */
+		pvio_evtchn_eoi_spurious(&q->eoi); /* nothing new (or not looked at: paused, closing) */
 	eoi(q);
 }
 

@@ -14,6 +14,7 @@
 #include "pvio/blkback.h"
 #include "pvio/blkif_wire.h"
 #include "pvio/evtchn.h"
+#include "pvio/evtchn_eoi.h"
 #include "pvio/ring.h"
 
 #define BB_PATH_MAX 256
@@ -116,11 +117,10 @@ struct bb_queue {
 	struct pvio_blkback_req *barrier;
 	bool barrier_issued;
 	ev_idle kick_idle;		/* re-run the ring when work was deferred */
-	/* event intake (event.c): late EOI, round budget, storm backoff */
-	bool ev_masked;			/* an event was delivered and not yet EOI'd */
+	/* event intake (event.c): late EOI and storm backoff (evtchn_eoi),
+	 * round budget */
+	struct pvio_evtchn_eoi eoi;
 	bool round_pending;		/* the round budget ran out: more on the next loop pass */
-	unsigned spurious_run;		/* events in a row that brought no request */
-	ev_timer eoi_timer;		/* running: a storm backoff, the port stays masked */
 	/* adaptive polling (cfg.poll_us): the port stays masked and poll_idle
 	 * looks at the ring until poll_until passes with nothing new */
 	bool polling;
@@ -225,6 +225,8 @@ void bb_ring_barrier_check(struct bb_queue *q);
 /* event.c: the event-channel handler and what bounds it (XSA-332) */
 void bb_event_init(struct bb_queue *q);
 void bb_event_reset(struct bb_queue *q);
+/* q->lport was just bound on bb->ev: late EOI from now on.  0 or -errno. */
+int bb_event_bind(struct bb_queue *q);
 void bb_event_notified(struct bb_queue *q);
 /* Run a round the budget deferred (from the prepare and idle watchers). */
 void bb_event_round(struct bb_queue *q);

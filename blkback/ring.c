@@ -123,10 +123,9 @@ int bb_ring_connect(struct pvio_blkback *bb, unsigned order, unsigned nq, const 
 			goto fail;
 		}
 		/* late EOI: the port stays masked from delivery until event.c says */
-		err = pvio_evtchn_set_late_eoi(bb->ev, (evtchn_port_t)q->lport, 1);
+		err = bb_event_bind(q);
 		if (err)
 			goto fail;
-		bb_event_reset(q);
 	}
 	err = pvio_evtchn_ev_start(bb->ev, bb->loop);
 	if (err)

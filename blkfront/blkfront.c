@@ -167,6 +167,15 @@ void pvio_blkfront_get_stats(const struct pvio_blkfront *bf, struct pvio_blkfron
 	*st = bf->st;
 }
 
+int pvio_blkfront_get_queue_stats(const struct pvio_blkfront *bf, unsigned queue,
+				  struct pvio_blkfront_queue_stats *st)
+{
+	if (!bf || !st || queue >= PVIO_BLKFRONT_MAX_QUEUES)
+		return -PVIO_BLKFRONT_EINVAL;
+	*st = bf->qst[queue];
+	return 0;
+}
+
 bool pvio_blkfront_is_dead(const struct pvio_blkfront *bf)
 {
 	return bf->phase == BF_DEAD;
@@ -262,9 +271,18 @@ int pvio_blkfront_process(struct pvio_blkfront *bf, unsigned events)
 {
 	if (events & PVIO_BLKFRONT_EV_XS)
 		bf_handle_backend_change(bf);
+	uint64_t before[PVIO_BLKFRONT_MAX_QUEUES];
+	unsigned nq = bf->nq;
+
+	for (unsigned i = 0; i < nq; i++)
+		before[i] = bf->qst[i].ring_responses;
 	/* Always look at the ring: spurious calls are cheap, a missed
 	 * response is a hang. */
 	bf_consume(bf);
+	/* which rings this event brought responses on (per-queue stats) */
+	for (unsigned i = 0; (events & PVIO_BLKFRONT_EV_EVTCHN) && i < nq; i++)
+		if (bf->qst[i].ring_responses != before[i])
+			bf->qst[i].event_rounds++;
 	bf_kick(bf);
 	return bf_run_callbacks(bf);
 }

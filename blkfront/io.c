@@ -543,6 +543,7 @@ static bool produce(struct pvio_blkfront *bf, struct bf_slot *s)
 	s->state = SLOT_RING;
 	bf->nqueued--;
 	bf->st.ring_requests++;
+	bf->qst[q - bf->q].ring_requests++;
 	return true;
 }
 
@@ -573,6 +574,7 @@ void bf_kick(struct pvio_blkfront *bf)
 		if (pvio_ring_front_push_requests(&bf->q[i].fr)) {
 			bf->ops.evtchn_notify(bf->ops.ctx, bf->q[i].port);
 			bf->st.notifies++;
+			bf->qst[i].notifies++;
 		}
 	}
 }
@@ -707,6 +709,7 @@ static bool consume_queue(struct pvio_blkfront *bf, struct bf_queue *q, int *got
 				return false;
 			if (!complete(bf, &rsp))
 				return false;
+			bf->qst[q - bf->q].ring_responses++;
 			(*got)++;
 		}
 	}

@@ -167,6 +167,7 @@ struct pvio_blkfront {
 	unsigned inflight_ios;
 
 	struct pvio_blkfront_stats st;
+	struct pvio_blkfront_queue_stats qst[PVIO_BLKFRONT_MAX_QUEUES]; /* by queue index */
 };
 
 /* util.c */

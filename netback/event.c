@@ -13,62 +13,46 @@
  * looks at the ring anyway.
  *
  * An event that brings nothing new — no tx slot taken, the rx request
- * producer where it was — is spurious. A few in a row are normal (an event
- * latched while a round already took its requests); after NB_SPURIOUS_GRACE
- * in a row netback stops listening to that port for 1 ms, doubling with
- * each further spurious event up to 256 ms. Nothing is lost: events latch
- * while masked and are delivered once on unmask, and the first event that
- * finds work ends the backoff. A frontend notifying in a tight loop thus
- * costs a bounded number of wake-ups per second. Counted in the stats:
- * events, events_spurious, event_backoffs.
+ * producer where it was — is spurious; the late EOI and the backoff a run
+ * of them starts (1 ms doubling up to 256 ms after 8 in a row) are the
+ * evtchn library's, shared with blkback (pvio/evtchn_eoi.h). A frontend
+ * notifying in a tight loop thus costs a bounded number of wake-ups per
+ * second. Counted in the stats: events, events_spurious, event_backoffs.
  */
-#include <limits.h>
-
 #include "private.h"
 
-#define NB_SPURIOUS_GRACE 8u
-#define NB_BACKOFF_MIN_MS 1.0
-#define NB_BACKOFF_STEPS 8u /* 1 ms << 8 = 256 ms */
-#define NB_BACKOFF_MAX_MS (NB_BACKOFF_MIN_MS * (1u << NB_BACKOFF_STEPS))
-
+/* End the event, unless a round is pending (it ends it) or a backoff runs
+ * (its end comes back here). */
 static void eoi(struct nb_port *pt)
 {
-	struct nb_vif *v = pt->q->v;
-
-	if (!pt->masked || !v->ev || ev_is_active(&pt->eoi_timer) || pt->round_pending)
+	if (pt->round_pending)
 		return;
-	pt->masked = false;
-	pvio_evtchn_unmask(v->ev, pt->port);
+	pvio_evtchn_eoi_end(&pt->eoi);
 }
 
-static void eoi_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void backoff_end(void *arg)
 {
-	(void)revents;
-	ev_timer_stop(loop, w);
-	eoi(w->data);
+	eoi(arg);
 }
+
+static void storm(void *arg, unsigned run, unsigned ms, unsigned max_ms)
+{
+	struct nb_port *pt = arg;
+
+	nb_log(pt->q->v, "queue %u: %u events in a row on port %u brought nothing (an event storm?): not "
+	       "listening to it for %u ms, doubling up to %u ms while it lasts",
+	       pt->q->id, run, pt->port, ms, max_ms);
+}
+
+static const struct pvio_evtchn_eoi_ops eoi_ops = {
+	.backoff_end = backoff_end,
+	.storm = storm,
+};
 
 static void spurious(struct nb_port *pt)
 {
-	struct nb_vif *v = pt->q->v;
-	unsigned k;
-	double ms;
-
-	v->st.events_spurious++;
-	v->stats_dirty = true;
-	if (pt->spurious_run < UINT_MAX)
-		pt->spurious_run++;
-	if (pt->spurious_run < NB_SPURIOUS_GRACE)
-		return;
-	k = pt->spurious_run - NB_SPURIOUS_GRACE;
-	ms = NB_BACKOFF_MIN_MS * (double)(1u << (k < NB_BACKOFF_STEPS ? k : NB_BACKOFF_STEPS));
-	if (k == 0)
-		nb_log(v, "queue %u: %u events in a row on port %u brought nothing (an event storm?): not "
-		       "listening to it for %.0f ms, doubling up to %.0f ms while it lasts",
-		       pt->q->id, pt->spurious_run, pt->port, ms, NB_BACKOFF_MAX_MS);
-	v->st.event_backoffs++;
-	ev_timer_set(&pt->eoi_timer, ms / 1000., 0.);
-	ev_timer_start(v->loop, &pt->eoi_timer);
+	pt->q->v->stats_dirty = true;
+	pvio_evtchn_eoi_spurious(&pt->eoi);
 }
 
 /* One round of this port's work; true if it found any. */
@@ -103,25 +87,23 @@ static void round_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_timer_stop(loop, w);
 	pt->round_pending = false;
 	if (round_work(pt))
-		pt->spurious_run = 0;
+		pvio_evtchn_eoi_found(&pt->eoi);
 	eoi(pt);
 }
 
 static void on_event(struct pvio_evtchn *e, evtchn_port_t p, void *arg)
 {
 	struct nb_port *pt = arg;
-	struct nb_vif *v = pt->q->v;
 	bool found;
 
 	(void)e;
 	(void)p;
-	pt->masked = true; /* late EOI: delivered, masked until eoi() */
-	v->st.events++;
+	pvio_evtchn_eoi_delivered(&pt->eoi); /* masked until eoi() */
 	if (pt->round_pending)
 		return; /* that round looks at the ring, then ends the event */
 	found = round_work(pt);
 	if (found)
-		pt->spurious_run = 0;
+		pvio_evtchn_eoi_found(&pt->eoi);
 	else if (!pt->round_pending)
 		spurious(pt);
 	eoi(pt);
@@ -141,17 +123,19 @@ void nb_event_more(struct nb_queue *q)
 int nb_event_bind(struct nb_queue *q, struct nb_port *pt, evtchn_port_t remote, bool rx_only)
 {
 	struct nb_vif *v = q->v;
+	struct pvio_evtchn_eoi_counters c = {
+		.events = &v->st.events,
+		.spurious = &v->st.events_spurious,
+		.backoffs = &v->st.event_backoffs,
+	};
 	int lp;
 
 	pt->q = q;
 	pt->rx_only = rx_only;
-	pt->masked = false;
 	pt->round_pending = false;
-	pt->spurious_run = 0;
 	pt->rx_prod_seen = 0;
 	pt->tx_slots_seen = q->tx_slots;
-	ev_timer_init(&pt->eoi_timer, eoi_timer_cb, 0., 0.);
-	pt->eoi_timer.data = pt;
+	pvio_evtchn_eoi_init(&pt->eoi, v->loop, &eoi_ops, pt, &c);
 	ev_timer_init(&pt->round_w, round_cb, 0., 0.);
 	pt->round_w.data = pt;
 	lp = pvio_evtchn_bind_interdomain(v->ev, v->domid, remote, on_event, pt);
@@ -159,7 +143,7 @@ int nb_event_bind(struct nb_queue *q, struct nb_port *pt, evtchn_port_t remote, 
 		return lp;
 	pt->port = (evtchn_port_t)lp;
 	pt->bound = true;
-	return pvio_evtchn_set_late_eoi(v->ev, pt->port, 1);
+	return pvio_evtchn_eoi_bind(&pt->eoi, v->ev, pt->port);
 }
 
 void nb_event_stop(struct nb_queue *q)
@@ -170,11 +154,9 @@ void nb_event_stop(struct nb_queue *q)
 		struct nb_port *pt = pts[i];
 		if (!pt->bound)
 			continue;
-		ev_timer_stop(q->v->loop, &pt->eoi_timer);
+		pvio_evtchn_eoi_reset(&pt->eoi);
 		ev_timer_stop(q->v->loop, &pt->round_w);
 		pt->round_pending = false;
-		pt->masked = false;
-		pt->spurious_run = 0;
 		pt->bound = false;
 	}
 }

@@ -24,6 +24,7 @@
 #include <xenstore.h>
 
 #include "pvio/evtchn.h"
+#include "pvio/evtchn_eoi.h"
 #include "pvio/net_offload.h"
 #include "pvio/netif_wire.h"
 
@@ -93,12 +94,10 @@ struct nb_port {
 	evtchn_port_t port;	/* local */
 	bool bound;
 	bool rx_only;		/* a split queue's rx port */
-	bool masked;		/* delivered, not yet unmasked */
 	bool round_pending;	/* tx work left over: round_w runs it */
-	unsigned spurious_run;	/* events in a row that brought nothing */
 	uint32_t rx_prod_seen;	/* rx req_prod at the last look */
 	uint64_t tx_slots_seen;	/* q->tx_slots at the last event */
-	ev_timer eoi_timer;	/* the end of a backoff */
+	struct pvio_evtchn_eoi eoi; /* late EOI, storm backoff */
 	ev_timer round_w;	/* the rest of a round, on the next loop pass */
 };
 

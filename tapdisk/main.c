@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -99,6 +100,29 @@ static int parse_backend(const char *b, uint32_t *domid, uint32_t *devid)
 	if (end != p || v > 0x7fef)
 		return -EINVAL;
 	*domid = (uint32_t)v;
+	return 0;
+}
+
+/* A numeric option's value: decimal digits only (no sign, no spaces, not
+ * empty), at most @max.  On a bad value says which option and what it
+ * takes.  0 or -EINVAL. */
+static int parse_uint(const char *opt, const char *s, unsigned long max, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+	int saved = errno;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	/* strtoul takes leading spaces and a sign ("-1" wraps around): only
+	 * a leading digit rules them out */
+	if (s[0] < '0' || s[0] > '9' || *end || errno || v > max || v > UINT_MAX) {
+		errno = saved;
+		fprintf(stderr, "tapdisk: --%s: '%s' is not a number in 0..%lu\n", opt, s, max);
+		return -EINVAL;
+	}
+	errno = saved;
+	*out = (unsigned)v;
 	return 0;
 }
 
@@ -240,7 +264,6 @@ int main(int argc, char **argv)
 									 : (unsigned)ncpu;
 	unsigned max_order = PVIO_RING_MAX_ORDER;
 	unsigned max_indirect = PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS, sector_size = 512, poll_us = 0;
-	char *end;
 
 	td.img.fd = -1;
 	while ((o = getopt_long(argc, argv, "b:e:c:l:h", opts, NULL)) != -1) {
@@ -252,40 +275,22 @@ int main(int argc, char **argv)
 		case 'l': logf = optarg; break;
 		case 'P': no_persistent = 1; break;
 		case 'O':
-			if (optarg[0] < '0' || optarg[0] > '0' + PVIO_RING_MAX_ORDER || optarg[1]) {
-				fprintf(stderr, "tapdisk: --max-ring-order takes 0..%d\n", PVIO_RING_MAX_ORDER);
+			if (parse_uint("max-ring-order", optarg, PVIO_RING_MAX_ORDER, &max_order))
 				return 1;
-			}
-			max_order = (unsigned)(optarg[0] - '0');
 			break;
 		case 'I':
-			errno = 0;
-			max_indirect = (unsigned)strtoul(optarg, &end, 10);
-			if (optarg[0] < '0' || optarg[0] > '9' || *end || errno ||
-			    max_indirect > PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS) {
-				fprintf(stderr, "tapdisk: --max-indirect-segments takes 0..%d\n",
-					PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS);
+			if (parse_uint("max-indirect-segments", optarg,
+				       PVIO_BLKBACK_MAX_INDIRECT_SEGMENTS, &max_indirect))
 				return 1;
-			}
 			break;
 		case 'Q':
-			errno = 0;
-			max_queues = (unsigned)strtoul(optarg, &end, 10);
-			if (optarg[0] < '0' || optarg[0] > '9' || *end || errno ||
-			    max_queues > PVIO_BLKBACK_MAX_QUEUES) {
-				fprintf(stderr, "tapdisk: --max-queues takes 0..%d\n", PVIO_BLKBACK_MAX_QUEUES);
+			if (parse_uint("max-queues", optarg, PVIO_BLKBACK_MAX_QUEUES, &max_queues))
 				return 1;
-			}
 			break;
 		case 'B': no_barrier = 1; break;
 		case 'U':
-			errno = 0;
-			poll_us = (unsigned)strtoul(optarg, &end, 10);
-			if (optarg[0] < '0' || optarg[0] > '9' || *end || errno ||
-			    poll_us > PVIO_BLKBACK_MAX_POLL_US) {
-				fprintf(stderr, "tapdisk: --poll-us takes 0..%d\n", PVIO_BLKBACK_MAX_POLL_US);
+			if (parse_uint("poll-us", optarg, PVIO_BLKBACK_MAX_POLL_US, &poll_us))
 				return 1;
-			}
 			break;
 		case 'F': no_flush = 1; break;
 		case 'S':

@@ -41,6 +41,15 @@ run verify --offset 0 --length 8m --random 2000 --seed 3 --json | tee "$XENSIM_D
 grep -q '"ios": 2000, "mismatches": 0, "ok": true' "$XENSIM_DIR/r.json"
 run bench --rw randwrite --bs 4k --qd 16 --count 3000 --json | tee "$XENSIM_DIR/b.json"
 grep -q '"ios": 3000,' "$XENSIM_DIR/b.json"
+# one queue: its per-queue counts are the totals (3000 4 KiB I/Os, one
+# ring request each, each answered)
+python3 -c '
+import json, sys
+b = json.load(open(sys.argv[1])); pq = b["per_queue"]
+assert len(pq) == 1 and pq[0]["queue"] == 0, pq
+assert pq[0]["ring_requests"] == pq[0]["ring_responses"] == b["ring_requests"] == 3000, b
+assert pq[0]["notifies"] == b["notifies"] and 1 <= pq[0]["event_rounds"] <= 3000, b
+' "$XENSIM_DIR/b.json" || { echo "FAIL: per-queue stats of one queue"; exit 1; }
 run bench --rw read --bs 64k --qd 8 --count 500 | tee "$XENSIM_DIR/b.txt"
 grep -q 'IOPS' "$XENSIM_DIR/b.txt"
 # a write outside the disk is refused before any I/O

@@ -67,6 +67,32 @@ case_() {
 PART=${PART:-1}
 if [ "$PART" = 1 ]; then
 case_ "both multi-queue" "--max-queues 4" "--queues 4" 4 4
+# blkfront's per-queue stats (pvblk bench --json, per_queue): a 4 KiB I/O
+# is one ring request and pvio_blkfront_submit spreads I/Os round-robin,
+# so 2000 I/Os are 500 ring requests on each of the 4 queues, each
+# answered; the queues' notifications add up to the total; responses were
+# found on at least one event per queue and at most one per response; and
+# each queue's requests are exactly those tapdisk took off that ring (its
+# per-queue counters are those of the last connection: this bench's).
+out=$(guest "$dom" "$PVBLK" --vdev $vdev --queues 4 bench --rw randwrite --bs 4k --qd 16 --count 2000 --json) ||
+    fail "per-queue stats: bench"
+backend=$(queue_requests)
+python3 - "$out" "$backend" <<'PY' || fail "per-queue stats do not add up: $out (tapdisk per queue: $backend)"
+import json, sys
+b = json.loads(sys.argv[1])
+backend = [int(x) for x in sys.argv[2].split()]
+pq = b["per_queue"]
+assert [q["queue"] for q in pq] == [0, 1, 2, 3], pq
+assert b["ios"] == 2000 and b["ring_requests"] == 2000, b
+for q in pq:
+    assert q["ring_requests"] == 500 and q["ring_responses"] == 500, q
+    assert 1 <= q["event_rounds"] <= q["ring_responses"], q
+    assert 1 <= q["notifies"] <= q["ring_requests"], q
+assert sum(q["notifies"] for q in pq) == b["notifies"], b
+assert backend == [q["ring_requests"] for q in pq], backend
+print("ok: per-queue stats: (requests, notifications, event rounds)",
+      [(q["ring_requests"], q["notifies"], q["event_rounds"]) for q in pq])
+PY
 # the same device, now a 1-queue frontend: its stale queue-N keys are gone,
 # the flat layout is used and accepted
 info=$(guest "$dom" "$PVBLK" --vdev $vdev info --json) || fail "1 queue after 4: pvblk info"

@@ -2,7 +2,8 @@
 /*
  * Event channels on xensim across processes: binding, notification both
  * ways, mask-on-delivery with latching, late EOI, closes and deaths seen by
- * the peer, refused binds, and the libev watcher.
+ * the peer, refused binds, the libev watcher, and the late-EOI storm
+ * backoff that blkback and netback share (pvio/evtchn_eoi.h).
  */
 #include <check.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <ev.h>
 
 #include "pvio/evtchn.h"
+#include "pvio/evtchn_eoi.h"
 #include "xsimfix.h"
 
 static struct xsimfix fix;
@@ -383,6 +385,155 @@ START_TEST(test_libev_watcher)
 }
 END_TEST
 
+/* The shared late-EOI backoff (pvio/evtchn_eoi.h, what blkback and
+ * netback use): events that bring nothing are counted; the 8th in a row
+ * starts a 1 ms backoff (storm reported once), the port stays masked and
+ * what is raised meanwhile latches; the backoff's end reaches the owner,
+ * whose EOI delivers what latched, once; a further spurious event doubles
+ * the backoff; an event that finds work ends the run. */
+struct eoi_ctx {
+	struct pvio_evtchn_eoi l;
+	struct ev_loop *loop;
+	int hits, ends, storms;
+	unsigned storm_run, storm_ms, storm_max;
+	int found; /* the next event finds work */
+	uint64_t events, spurious, backoffs;
+};
+
+static void eoi_on_event(struct pvio_evtchn *e, evtchn_port_t port, void *arg)
+{
+	struct eoi_ctx *c = arg;
+
+	(void)e;
+	(void)port;
+	c->hits++;
+	pvio_evtchn_eoi_delivered(&c->l);
+	if (c->found)
+		pvio_evtchn_eoi_found(&c->l);
+	else
+		pvio_evtchn_eoi_spurious(&c->l);
+	ck_assert_int_eq(pvio_evtchn_eoi_end(&c->l), 0);
+	ev_break(c->loop, EVBREAK_ALL);
+}
+
+static void eoi_backoff_end(void *arg)
+{
+	struct eoi_ctx *c = arg;
+
+	c->ends++;
+	ck_assert_int_eq(pvio_evtchn_eoi_end(&c->l), 0);
+	ev_break(c->loop, EVBREAK_ALL);
+}
+
+static void eoi_storm(void *arg, unsigned run, unsigned ms, unsigned max_ms)
+{
+	struct eoi_ctx *c = arg;
+
+	c->storms++;
+	c->storm_run = run;
+	c->storm_ms = ms;
+	c->storm_max = max_ms;
+}
+
+/* Run @c's loop until @field moves, with a 10 s deadline. */
+static void eoi_run_until(struct eoi_ctx *c, const int *field)
+{
+	int was = *field;
+	ev_timer guard;
+
+	ev_timer_init(&guard, ev_timeout, 10.0, 0);
+	ev_timer_start(c->loop, &guard);
+	while (*field == was && ev_is_active(&guard))
+		ev_run(c->loop, EVRUN_ONCE);
+	ev_timer_stop(c->loop, &guard);
+	ck_assert_int_ne(*field, was);
+}
+
+START_TEST(test_eoi_backoff)
+{
+	static const struct pvio_evtchn_eoi_ops ops = {
+		.backoff_end = eoi_backoff_end, .storm = eoi_storm,
+	};
+	struct eoi_ctx c = { 0 };
+	struct pvio_evtchn_eoi_counters cnt = { &c.events, &c.spurious, &c.backoffs };
+	struct pvio_evtchn *a, *b;
+	struct pollfd pfd;
+	int pa, pb;
+
+	c.loop = ev_loop_new(EVFLAG_AUTO);
+	pvio_evtchn_eoi_init(&c.l, c.loop, &ops, &c, &cnt);
+	pvio_evtchn_eoi_reset(&c.l); /* safe before any bind */
+	ck_assert_int_eq(pvio_evtchn_open(&a), 0);
+	ck_assert_int_eq(pvio_evtchn_open(&b), 0);
+	pa = pvio_evtchn_alloc_unbound(a, 0, eoi_on_event, &c);
+	ck_assert_int_gt(pa, 0);
+	pb = pvio_evtchn_bind_interdomain(b, 0, (evtchn_port_t)pa, on_event, &c.storms);
+	ck_assert_int_gt(pb, 0);
+	ck_assert_int_eq(pvio_evtchn_eoi_bind(&c.l, a, 4000), -EINVAL);
+	ck_assert_int_eq(pvio_evtchn_eoi_bind(&c.l, a, (evtchn_port_t)pa), 0);
+	ck_assert_int_eq(pvio_evtchn_ev_start(a, c.loop), 0);
+	while (pvio_evtchn_dispatch(a) > 0) /* the bind's own event, if any */
+		;
+	c.hits = 0;
+	c.events = c.spurious = 0;
+	pvio_evtchn_eoi_found(&c.l);
+
+	/* 7 spurious events in a row: each ended at once, no backoff */
+	for (int i = 1; i < (int)PVIO_EVTCHN_EOI_GRACE; i++) {
+		ck_assert_int_eq(pvio_evtchn_notify(b, (evtchn_port_t)pb), 0);
+		eoi_run_until(&c, &c.hits);
+		ck_assert_int_eq(c.hits, i);
+	}
+	ck_assert_int_eq(c.backoffs, 0);
+	ck_assert_int_eq(c.storms, 0);
+	/* the 8th: a 1 ms backoff, reported once; the port stays masked */
+	ck_assert_int_eq(pvio_evtchn_notify(b, (evtchn_port_t)pb), 0);
+	eoi_run_until(&c, &c.hits);
+	ck_assert_int_eq(c.spurious, PVIO_EVTCHN_EOI_GRACE);
+	ck_assert_int_eq(c.backoffs, 1);
+	ck_assert_int_eq(c.storms, 1);
+	ck_assert_uint_eq(c.storm_run, PVIO_EVTCHN_EOI_GRACE);
+	ck_assert_uint_eq(c.storm_ms, 1);
+	ck_assert_uint_eq(c.storm_max, 256);
+	/* raised during the backoff: latched, not delivered */
+	ck_assert_int_eq(pvio_evtchn_notify(b, (evtchn_port_t)pb), 0);
+	ck_assert_int_eq(pvio_evtchn_notify(b, (evtchn_port_t)pb), 0);
+	pfd = (struct pollfd){ .fd = pvio_evtchn_fd(a), .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	ck_assert_int_eq(pvio_evtchn_dispatch(a), 0);
+	/* the backoff ends; the owner's EOI lets the latched event in, once:
+	 * the 9th spurious event in a row, a backoff twice as long */
+	eoi_run_until(&c, &c.ends);
+	eoi_run_until(&c, &c.hits);
+	ck_assert_int_eq(c.hits, (int)PVIO_EVTCHN_EOI_GRACE + 1);
+	ck_assert_int_eq(c.backoffs, 2);
+	ck_assert_int_eq(c.storms, 1); /* reported once per run */
+	eoi_run_until(&c, &c.ends);
+	ck_assert_int_eq(pvio_evtchn_dispatch(a), 0);
+	/* an event that finds work ends the run: 7 more spurious ones are
+	 * then within the grace */
+	c.found = 1;
+	ck_assert_int_eq(pvio_evtchn_notify(b, (evtchn_port_t)pb), 0);
+	eoi_run_until(&c, &c.hits);
+	c.found = 0;
+	for (int i = 1; i < (int)PVIO_EVTCHN_EOI_GRACE; i++) {
+		ck_assert_int_eq(pvio_evtchn_notify(b, (evtchn_port_t)pb), 0);
+		eoi_run_until(&c, &c.hits);
+	}
+	ck_assert_int_eq(c.backoffs, 2);
+	ck_assert_int_eq(c.events, (uint64_t)c.hits);
+	ck_assert_int_eq(c.spurious, (uint64_t)c.hits - 1);
+	/* reset (before the handle goes): no backoff left running, and an
+	 * EOI of a reset port does nothing */
+	pvio_evtchn_eoi_reset(&c.l);
+	ck_assert_int_eq(pvio_evtchn_eoi_end(&c.l), 0);
+	pvio_evtchn_ev_stop(a);
+	pvio_evtchn_close(b);
+	pvio_evtchn_close(a);
+	ev_loop_destroy(c.loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("evtchn");
@@ -400,6 +551,7 @@ int main(void)
 	tcase_add_test(tc, test_backend_close_seen_by_guest);
 	tcase_add_test(tc, test_bind_refused);
 	tcase_add_test(tc, test_libev_watcher);
+	tcase_add_test(tc, test_eoi_backoff);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

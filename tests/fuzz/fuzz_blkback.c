@@ -777,7 +777,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * or by a storm backoff's timer; a port masked for good would stall
 	 * the frontend */
 	FZ_CHECK(!bb->connected || !evt_masked || bb->q[0].round_pending ||
-			 ev_is_active(&bb->q[0].eoi_timer),
+			 ev_is_active(&bb->q[0].eoi.backoff),
 		 "event channel left masked with no round pending and no backoff running");
 	/* what stays mapped is the cache's: its batches (one map call each),
 	 * whose live entries are the cached ones, within the bound */

@@ -13,9 +13,15 @@
  * close, garbage) or the disk size.  Meanwhile the fuzzer submits reads,
  * writes and flushes (some big enough to go as indirect requests when the
  * third header byte has bit 7: ours 64 segments, the backend offers 32 or
- * 4096).
+ * 4096).  Multi-queue: the frontend may use 4 queues; eight command bytes
+ * (mq_restart_cmd) restart the backend with another multi-queue-max-queues
+ * (absent, 0, 1, 2, 3, 4, 16, garbage), and the backend then maps every
+ * queue-N ring the frontend publishes and plays its moves on the rings in
+ * turn.
  *
- * Invariants: every I/O's callback runs exactly once with 0, -EIO or
+ * Invariants: the frontend asks for at most the queues offered, each
+ * ring's refs are live grants and its event channel one of its ports;
+ * every I/O's callback runs exactly once with 0, -EIO or
  * -EOPNOTSUPP; a read that succeeds copied exactly its length; nothing
  * hangs (bounded by the step limit and the clock); at close every page
  * is freed and every grant ended, except pages whose grant the backend
@@ -35,7 +41,7 @@
 #define PAGE 4096u
 #define FDIR "/local/domain/1/device/vbd/51712"
 #define BDIR "/local/domain/0/backend/vbd/1/51712"
-#define NKEYS 64
+#define NKEYS 512 /* 16 queues of 16-page rings: 16 * 17 keys */
 #define NALLOC 512
 #define NGRANTS 8192
 #define NIOS 16
@@ -71,6 +77,13 @@ static void xs_set(const char *k, const char *v)
 		p = store[i].val;
 	}
 	snprintf(p, sizeof(store[0].val), "%s", v);
+}
+
+static void xs_del(const char *k)
+{
+	for (int i = 0; i < NKEYS; i++)
+		if (store[i].key[0] && !strcmp(store[i].key, k))
+			store[i].key[0] = 0;
 }
 
 static void be_set(const char *k, const char *v)
@@ -197,23 +210,38 @@ static uint8_t *gfn_va(uint64_t gfn)
 static uint64_t clock_ms;
 static unsigned waits;
 
+/* Ports 9..9+NPORTS-1: one per queue, new ones at each connection. */
+#define NPORTS 64
+static bool port_live[NPORTS];
+
 static int p_evtchn_alloc(void *ctx, uint16_t remote, uint32_t *port)
 {
 	(void)ctx;
 	(void)remote;
-	*port = 9;
-	return 0;
+	for (uint32_t i = 0; i < NPORTS; i++) {
+		if (!port_live[i]) {
+			port_live[i] = true;
+			*port = 9 + i;
+			return 0;
+		}
+	}
+	return -28;
+}
+static bool port_ok(uint32_t port)
+{
+	return port >= 9 && port < 9 + NPORTS && port_live[port - 9];
 }
 static int p_evtchn_notify(void *ctx, uint32_t port)
 {
 	(void)ctx;
-	FZ_CHECK(port == 9, "notify on port %u", port);
+	FZ_CHECK(port_ok(port), "notify on port %u, not ours", port);
 	return 0;
 }
 static void p_evtchn_close(void *ctx, uint32_t port)
 {
 	(void)ctx;
-	(void)port;
+	FZ_CHECK(port_ok(port), "close of port %u, not ours", port);
+	port_live[port - 9] = false;
 }
 static int p_xs_read(void *ctx, const char *path, char *buf, size_t size)
 {
@@ -236,6 +264,19 @@ static int p_xs_write_many(void *ctx, unsigned n, const char *const *paths, cons
 	}
 	return 0;
 }
+static int p_xs_rm(void *ctx, const char *path)
+{
+	size_t l = strlen(path);
+
+	(void)ctx;
+	FZ_CHECK(!strncmp(path, FDIR "/", strlen(FDIR) + 1), "frontend removed outside its directory: %s",
+		 path);
+	for (int i = 0; i < NKEYS; i++)
+		if (store[i].key[0] && !strncmp(store[i].key, path, l) &&
+		    (store[i].key[l] == 0 || store[i].key[l] == '/'))
+			store[i].key[0] = 0;
+	return 0;
+}
 static int p_xs_watch(void *ctx, const char *path)
 {
 	(void)ctx;
@@ -255,8 +296,8 @@ static uint64_t p_now(void *ctx)
 
 /* ---- the hostile backend ------------------------------------------------- */
 
-static struct {
-	bool connected;
+/* One ring of the backend (one per queue with multi-queue). */
+struct be_queue {
 	uint8_t *ring;
 	unsigned ring_pages;
 	uint32_t ring_refs[16];
@@ -264,53 +305,99 @@ static struct {
 	uint32_t rsp_prod;	   /* our own producer (may lie) */
 	struct { uint64_t id; uint8_t op; } q[1024];
 	unsigned qh, qt;	   /* requests read, not answered */
+};
+
+static struct {
+	bool connected;
+	unsigned nq;		   /* rings mapped */
+	struct be_queue bq[PVIO_BLKFRONT_MAX_QUEUES];
+	unsigned turn;		   /* the ring the next move plays on */
 	uint64_t last_id;
 	uint64_t sectors;
 	uint8_t hdr;
 	bool indirect;		   /* offers indirect descriptors (restarts may change the limit) */
+	long mq_offer;		   /* multi-queue-max-queues as a number (0: absent or garbage) */
 } B;
 
 static void be_unmap_all(void)
 {
-	for (unsigned i = 0; i < B.ring_pages; i++)
-		if (B.ring_refs[i] < NGRANTS)
-			grants[B.ring_refs[i]].mapped = false;
-	B.ring = NULL;
+	for (unsigned k = 0; k < B.nq; k++) {
+		struct be_queue *Q = &B.bq[k];
+		for (unsigned i = 0; i < Q->ring_pages; i++)
+			if (Q->ring_refs[i] < NGRANTS)
+				grants[Q->ring_refs[i]].mapped = false;
+		Q->ring = NULL;
+		Q->ring_pages = 0;
+	}
+	B.nq = 0;
 	B.connected = false;
-	B.ring_pages = 0;
 }
 
-/* Frontend said Initialised: map its ring (refs from xenstore, checked). */
+/* Map ring @k of @order from the frontend's keys under @dir ("" or
+ * "queue-K/"), checked: every ref a live grant of contiguous pages, the
+ * queue's event channel one of the frontend's ports. */
+static void be_map_queue(unsigned k, const char *dir, long order)
+{
+	struct be_queue *Q = &B.bq[k];
+	char path[160];
+
+	Q->ring_pages = 1u << order;
+	for (unsigned i = 0; i < Q->ring_pages; i++) {
+		if (order == 0)
+			snprintf(path, sizeof(path), FDIR "/%sring-ref", dir);
+		else
+			snprintf(path, sizeof(path), FDIR "/%sring-ref%u", dir, i);
+		const char *v = xs_get(path);
+		uint32_t ref = v ? (uint32_t)strtoul(v, NULL, 10) : ~0u;
+		FZ_CHECK(ref < next_ref && grants[ref].live, "%s not a live grant (%u)", path, ref);
+		Q->ring_refs[i] = ref;
+		grants[ref].mapped = true;
+		uint8_t *va = gfn_va(grants[ref].gfn);
+		FZ_CHECK(va != NULL, "ring-ref %u not backed by a page", ref);
+		if (i == 0)
+			Q->ring = va;
+		else
+			FZ_CHECK(va == Q->ring + (size_t)i * PAGE, "ring pages not contiguous");
+	}
+	snprintf(path, sizeof(path), FDIR "/%sevent-channel", dir);
+	const char *ev = xs_get(path);
+	FZ_CHECK(ev && port_ok((uint32_t)strtoul(ev, NULL, 10)), "%s is not one of our ports", path);
+	pvio_ring_blkif_back_init(&Q->br, Q->ring, (size_t)Q->ring_pages * PAGE);
+	Q->rsp_prod = 0;
+	Q->qh = Q->qt = 0;
+}
+
+/* Frontend said Initialised: map its ring(s) (refs from xenstore, checked). */
 static void be_connect(void)
 {
 	long order = fe_get_num("ring-page-order");
-	char path[160];
+	long nq = fe_get_num("multi-queue-num-queues");
 
 	if (order < 0)
 		order = 0;
 	if (order > 4)
 		return;
-	B.ring_pages = 1u << order;
-	for (unsigned i = 0; i < B.ring_pages; i++) {
-		if (order == 0)
-			snprintf(path, sizeof(path), FDIR "/ring-ref");
-		else
-			snprintf(path, sizeof(path), FDIR "/ring-ref%u", i);
-		const char *v = xs_get(path);
-		uint32_t ref = v ? (uint32_t)strtoul(v, NULL, 10) : ~0u;
-		FZ_CHECK(ref < next_ref && grants[ref].live, "ring-ref %u not a live grant", ref);
-		B.ring_refs[i] = ref;
-		grants[ref].mapped = true;
-		uint8_t *va = gfn_va(grants[ref].gfn);
-		FZ_CHECK(va != NULL, "ring-ref %u not backed by a page", ref);
-		if (i == 0)
-			B.ring = va;
-		else
-			FZ_CHECK(va == B.ring + (size_t)i * PAGE, "ring pages not contiguous");
+	/* Offered (a number >= 1): the frontend says how many it uses, at
+	 * most that; not offered (absent, 0, garbage): a backend does not
+	 * look at the key (a count from an earlier connection may linger). */
+	if (B.mq_offer >= 1)
+		FZ_CHECK(nq >= 1 && nq <= B.mq_offer, "frontend asked for %ld queues, %ld offered", nq,
+			 B.mq_offer);
+	else
+		nq = 1;
+	if (nq > 1) {
+		char dir[32];
+		FZ_CHECK(nq <= PVIO_BLKFRONT_MAX_QUEUES, "%ld queues", nq);
+		for (unsigned k = 0; k < (unsigned)nq; k++) {
+			snprintf(dir, sizeof(dir), "queue-%u/", k);
+			be_map_queue(k, dir, order);
+			B.nq = k + 1; /* mapped so far: be_unmap_all releases them */
+		}
+	} else {
+		be_map_queue(0, "", order);
+		B.nq = 1;
 	}
-	pvio_ring_blkif_back_init(&B.br, B.ring, (size_t)B.ring_pages * PAGE);
-	B.rsp_prod = 0;
-	B.qh = B.qt = 0;
+	B.turn = 0;
 	B.connected = true;
 	be_set_u("sectors", B.sectors);
 	be_set("info", (B.hdr & 0x40) ? "4" : "0");
@@ -318,68 +405,73 @@ static void be_connect(void)
 	be_set("state", "4");
 }
 
-static void be_read_requests(void)
+static void be_read_requests(struct be_queue *Q)
 {
 	struct pvio_blkif_request r;
-	int n = pvio_ring_back_poll_requests(&B.br);
+	int n = pvio_ring_back_poll_requests(&Q->br);
 
 	if (n < 0)
 		return;
-	while (B.qt - B.qh < 1024 && pvio_ring_blkif_copy_request(&B.br, &r) == 1) {
-		B.q[B.qt % 1024].id = r.id;
-		B.q[B.qt % 1024].op = r.operation;
-		B.qt++;
+	while (Q->qt - Q->qh < 1024 && pvio_ring_blkif_copy_request(&Q->br, &r) == 1) {
+		Q->q[Q->qt % 1024].id = r.id;
+		Q->q[Q->qt % 1024].op = r.operation;
+		Q->qt++;
 	}
 }
 
-static void be_put_rsp(uint64_t id, uint8_t op, int16_t st)
+static void be_put_rsp(struct be_queue *Q, uint64_t id, uint8_t op, int16_t st)
 {
 	struct pvio_blkif_response rsp;
 	memset(&rsp, 0, sizeof(rsp));
 	rsp.id = id;
 	rsp.operation = op;
 	rsp.status = st;
-	uint8_t *e = B.ring + 64 + (size_t)(B.rsp_prod & (B.br.nr_ents - 1)) * B.br.entry_size;
+	uint8_t *e = Q->ring + 64 + (size_t)(Q->rsp_prod & (Q->br.nr_ents - 1)) * Q->br.entry_size;
 	memcpy(e, &rsp, sizeof(rsp));
-	B.rsp_prod++;
-	__atomic_store_n(&((struct pvio_ring_sring *)B.ring)->rsp_prod, B.rsp_prod, __ATOMIC_RELEASE);
+	Q->rsp_prod++;
+	__atomic_store_n(&((struct pvio_ring_sring *)Q->ring)->rsp_prod, Q->rsp_prod, __ATOMIC_RELEASE);
 }
 
-/* One fuzzer-chosen move of the backend. */
+/* One fuzzer-chosen move of the backend, on the rings in turn (an answer:
+ * on the first ring from there with a request waiting). */
 static void be_move(void)
 {
 	uint8_t m = fz_u8(IN);
 
 	if (!B.connected)
 		return;
-	be_read_requests();
+	for (unsigned k = 0; k < B.nq; k++)
+		be_read_requests(&B.bq[k]);
+	struct be_queue *Q = &B.bq[B.turn++ % B.nq];
 	switch (m % 10) {
 	case 0: case 1: case 2: { /* answer the oldest request, mostly OK */
-		if (B.qh == B.qt)
+		for (unsigned k = 0; Q->qh == Q->qt && k < B.nq; k++)
+			Q = &B.bq[(B.turn + k) % B.nq];
+		if (Q->qh == Q->qt)
 			break;
 		int16_t st = (m & 0x80) ? (int16_t)(-(int)(fz_u8(IN) % 4)) : 0;
-		be_put_rsp(B.q[B.qh % 1024].id, B.q[B.qh % 1024].op, st);
-		B.last_id = B.q[B.qh % 1024].id;
-		B.qh++;
+		be_put_rsp(Q, Q->q[Q->qh % 1024].id, Q->q[Q->qh % 1024].op, st);
+		B.last_id = Q->q[Q->qh % 1024].id;
+		Q->qh++;
 		break;
 	}
 	case 3: { /* raw response bytes */
-		uint8_t *e = B.ring + 64 + (size_t)(B.rsp_prod & (B.br.nr_ents - 1)) * B.br.entry_size;
+		uint8_t *e = Q->ring + 64 + (size_t)(Q->rsp_prod & (Q->br.nr_ents - 1)) * Q->br.entry_size;
 		fz_bytes(IN, e, 16);
-		B.rsp_prod++;
-		__atomic_store_n(&((struct pvio_ring_sring *)B.ring)->rsp_prod, B.rsp_prod,
+		Q->rsp_prod++;
+		__atomic_store_n(&((struct pvio_ring_sring *)Q->ring)->rsp_prod, Q->rsp_prod,
 				 __ATOMIC_RELEASE);
 		break;
 	}
 	case 4: /* rsp_prod somewhere else */
 		if (m & 0x80)
-			B.rsp_prod = fz_u32(IN);
+			Q->rsp_prod = fz_u32(IN);
 		else
-			B.rsp_prod += (uint32_t)(int32_t)(int8_t)fz_u8(IN);
-		((struct pvio_ring_sring *)B.ring)->rsp_prod = B.rsp_prod;
+			Q->rsp_prod += (uint32_t)(int32_t)(int8_t)fz_u8(IN);
+		((struct pvio_ring_sring *)Q->ring)->rsp_prod = Q->rsp_prod;
 		break;
-	case 5: /* stale id (answered already), or a random one */
-		be_put_rsp((m & 0x80) ? fz_u64(IN) : B.last_id, (uint8_t)(fz_u8(IN) % 8), 0);
+	case 5: /* stale id (answered already, maybe on another ring), or a random one */
+		be_put_rsp(Q, (m & 0x80) ? fz_u64(IN) : B.last_id, (uint8_t)(fz_u8(IN) % 8), 0);
 		break;
 	case 6: { /* a new state: restart (InitWait), close, garbage */
 		static const char *const st[] = { "2", "5", "6", "1", "3", "4", "x", "" };
@@ -408,6 +500,42 @@ static void be_move(void)
 	default:
 		break; /* nothing this time */
 	}
+}
+
+/*
+ * Command bytes that restart the backend with another multi-queue offer
+ * (index: none, 1, 2, 4, 16, 0, garbage, 3).  Each is a no-op as a backend
+ * move (m % 10 is 8 or 9) and was a poll as a command (c % 3 != 0), so a
+ * seed can say a restart twice and have it happen whether the stream is
+ * at a command or at a move.
+ */
+static const uint8_t mq_restart_cmd[8] = { 248, 238, 239, 229, 218, 208, 209, 188 };
+
+/* A command that does nothing (and, as a move, nothing either): said
+ * twice it brings a seed's stream to a command, whatever came before. */
+#define CMD_SYNC 178
+
+static int mq_restart_index(uint8_t c)
+{
+	for (int i = 0; i < 8; i++)
+		if (mq_restart_cmd[i] == c)
+			return i;
+	return -1;
+}
+
+/* The backend restarts (InitWait) offering multi-queue as @idx says. */
+static void be_restart_mq(int idx)
+{
+	static const char *const mq[] = { NULL, "1", "2", "4", "16", "0", "x", "3" };
+	const char *o = mq[idx];
+
+	be_unmap_all();
+	if (o)
+		be_set("multi-queue-max-queues", o);
+	else
+		xs_del(BDIR "/multi-queue-max-queues");
+	B.mq_offer = o ? strtol(o, NULL, 10) : 0;
+	be_set("state", "2");
 }
 
 /* The frontend waits: the honest handshake part, then a hostile move. */
@@ -493,9 +621,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.evtchn_alloc = p_evtchn_alloc, .evtchn_notify = p_evtchn_notify,
 		.evtchn_close = p_evtchn_close, .xs_read = p_xs_read,
 		.xs_write_many = p_xs_write_many, .xs_watch = p_xs_watch,
-		.xs_unwatch = p_xs_unwatch, .wait = p_wait, .now_ms = p_now,
+		.xs_unwatch = p_xs_unwatch, .wait = p_wait, .now_ms = p_now, .xs_rm = p_xs_rm,
 	};
-	struct pvio_blkfront_config cfg = { .frontend_dir = FDIR, .handshake_timeout_ms = 20000 };
+	/* up to 4 queues: used once a restart offers multi-queue (be_move) */
+	struct pvio_blkfront_config cfg = { .frontend_dir = FDIR, .handshake_timeout_ms = 20000,
+					    .max_queues = 4 };
 	struct pvio_blkfront *bf = NULL;
 	int err;
 
@@ -504,6 +634,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(allocs, 0, sizeof(allocs));
 	memset(grants, 0, sizeof(grants));
 	memset(&B, 0, sizeof(B));
+	memset(port_live, 0, sizeof(port_live));
 	memset(ios, 0, sizeof(ios));
 	next_ref = 8;
 	leaked = 0;
@@ -533,7 +664,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (err == 0) {
 		for (unsigned step = 0; step < 4000 && fz_left(&in); step++) {
 			uint8_t c = fz_u8(&in);
-			if (c % 3 == 0)
+			int mq = mq_restart_index(c);
+			if (c == CMD_SYNC)
+				continue;
+			if (mq >= 0)
+				be_restart_mq(mq);
+			else if (c % 3 == 0)
 				submit_one(bf);
 			else
 				pvio_blkfront_poll(bf, 0);

@@ -99,10 +99,15 @@ for flags in (0x00, 0x01, 0x80):   # native, x86_32, persistent
     bb.append(s)
 # seed-12: 4 KiB logical sectors, indirect limit 12, discard: aligned and
 # misaligned reads, writes, indirect requests and discards
-def bb_raw_discard(slot, rid, sector, n):
-    # command 0: raw bytes into a ring slot (112 bytes, native layout)
-    e = bytes([5, 0]) + b"\0" * 6 + struct.pack("<QQQ", rid, sector, n)
-    return b"\x00" + bytes([slot]) + e + b"\0" * (112 - len(e))
+def bb_raw_discard(slot, rid, sector, n, flag=0, x86_32=False):
+    # command 0: raw bytes into a ring slot (112 bytes native, 108 x86_32)
+    if x86_32:
+        e = bytes([5, flag, 0, 0]) + struct.pack("<QQQ", rid, sector, n)
+        size = 108
+    else:
+        e = bytes([5, flag]) + b"\0" * 6 + struct.pack("<QQQ", rid, sector, n)
+        size = 112
+    return b"\x00" + bytes([slot]) + e + b"\0" * (size - len(e))
 
 
 s = bb_hdr(0x00, 4096, 0x3 | 0x4 | 0x8)
@@ -112,6 +117,86 @@ s += bb_ind(1, 13, 5, 16, [(3, 0, 7)]) + EVENT + COMPLETE_ALL
 # discards (raw slots 5 and 6, then req_prod = produced + 2): aligned, misaligned
 s += bb_raw_discard(5, 6, 8, 16) + bb_raw_discard(6, 7, 4, 8) + b"\x02\x02" + EVENT
 s += COMPLETE_ALL + LOOP + CONSUME
+bb.append(s)
+# seed-13..14: BLKIF_OP_WRITE_BARRIER (feature-barrier): a barrier with
+# data behind two writes still in flight (intake stops at it; it is issued
+# once alone), a write behind it, completions one at a time and out of
+# order; an empty barrier; a barrier at the last sector and one past the
+# end.  Native, then x86_32 with synchronous completions.
+BARRIER = 2
+
+
+def cmd(c, flag=False):
+    """Command byte: the harness takes op % 12, and op & 0x80 as a flag."""
+    return bytes([(0x80 | (c - 8) % 12) if flag else c])
+
+
+def complete_one(i, err=False):
+    # i % 12 == 7: were nothing in flight (the index byte is then not
+    # read), it is a harmless LOOP
+    assert i % 12 == 7
+    return cmd(5, err) + bytes([i])
+
+
+for flags in (0x00, 0x01 | 0x10):
+    s = bb_hdr(flags, 2047)
+    s += bb_req(1, 2, 1, 0, [(1, 0, 7), (2, 0, 7)]) + bb_req(1, 1, 2, 16, [(3, 0, 7)]) + EVENT
+    s += bb_req(BARRIER, 2, 3, 32, [(4, 0, 7), (5, 0, 7)]) + bb_req(1, 1, 4, 48, [(6, 0, 7)])
+    s += EVENT + LOOP + complete_one(7) + LOOP + complete_one(43) + LOOP
+    s += complete_one(7) + LOOP + EVENT + COMPLETE_ALL + LOOP + CONSUME
+    s += bb_req(BARRIER, 0, 5, 0, []) + EVENT + LOOP + COMPLETE_ALL + LOOP
+    s += bb_req(BARRIER, 1, 6, 2040, [(7, 0, 7)]) + bb_req(BARRIER, 1, 7, 2041, [(7, 0, 7)])
+    s += EVENT + LOOP + complete_one(7, err=True) + LOOP + EVENT + COMPLETE_ALL + LOOP + CONSUME
+    bb.append(s)
+# seed-15: barriers with persistent grants and indirect requests around
+# them (grefs not shared between requests in flight, as a frontend's
+# never are): an indirect write, a barrier, an indirect read behind it; a
+# pause while the barrier waits; a barrier whose persistent map fails
+# (mapped per request instead).
+s = bb_hdr(0x80, 4096)
+s += bb_ind(1, 64, 1, 0, [(1, 0, 7)]) + EVENT
+s += bb_req(BARRIER, 1, 2, 512, [(200, 0, 7)], wide=True) + bb_ind(0, 64, 3, 0, [(100, 0, 7)]) + EVENT
+s += cmd(10, flag=True) + LOOP + COMPLETE_ALL + LOOP + cmd(10) + LOOP + EVENT + COMPLETE_ALL + LOOP
+s += b"\x08\x01" + bb_req(BARRIER, 2, 4, 8, [(210, 0, 7), (211, 0, 7)], wide=True) + EVENT
+s += b"\x08\x00" + LOOP + COMPLETE_ALL + LOOP + CONSUME
+bb.append(s)
+# seed-16..18: discard (feature-discard): aligned, the last sectors, past
+# the end, zero and huge lengths, BLKIF_DISCARD_SECURE (discard-secure is
+# not offered); native offered, x86_32 offered on a read-only disk, and
+# native not offered.  Raw ring slots, published together at the end
+# (command 2: req_prod = ours + n).
+for flags, flags2, x32 in ((0x00, 0x8, False), (0x01 | 0x08, 0x8, True), (0x00, 0x0, False)):
+    s = bb_hdr(flags, 1023, flags2)
+    s += bb_raw_discard(0, 1, 0, 64, x86_32=x32) + bb_raw_discard(1, 2, 1000, 24, x86_32=x32)
+    s += bb_raw_discard(2, 3, 1000, 25, x86_32=x32) + bb_raw_discard(3, 4, 2000, 8, x86_32=x32)
+    s += bb_raw_discard(4, 5, 8, 0, x86_32=x32) + bb_raw_discard(5, 6, 0, 2 ** 63, x86_32=x32)
+    s += bb_raw_discard(6, 7, 16, 8, flag=1, x86_32=x32)
+    s += b"\x02\x07" + EVENT + LOOP + complete_one(7) + COMPLETE_ALL + LOOP + CONSUME
+    bb.append(s)
+# seed-19: indirect requests with a fuzzed limit of 12+1 (flags2 = 2, its
+# byte before the size), 4 KiB sectors: 13 segments written and read back,
+# 14 refused, indirect_op garbage, an indirect write queued behind an
+# empty barrier; then indirect_op WRITE_BARRIER and DISCARD, which the
+# structured command cannot make (it keeps indirect_op to read/write
+# below 200), as raw slots.  Each request is answered before the next is
+# put: they share the guest's descriptor pages, which the harness
+# scribbles over during submit.
+def bb_raw_indirect(slot, iop, nseg, rid, sector):
+    e = bytes([6, iop]) + struct.pack("<H", nseg) + b"\0" * 4
+    e += struct.pack("<QQ", rid, sector) + b"\0" * 4
+    e += b"".join(struct.pack("<I", 0x80000 + k) for k in range(8))
+    return b"\x00" + bytes([slot]) + e + b"\0" * (112 - len(e))
+
+
+s = bytes([0x00, 0x2 | 0x4, 12]) + struct.pack("<H", 4096)
+s += bb_ind(1, 13, 1, 8, [(1, 0, 7)]) + EVENT + COMPLETE_ALL
+s += bb_ind(0, 13, 2, 8, [(1, 0, 7)]) + EVENT + COMPLETE_ALL
+s += bb_ind(0, 14, 3, 8, [(1, 0, 7)]) + EVENT + COMPLETE_ALL
+s += bb_ind(0xff, 8, 4, 0, [(1, 0, 7)]) + EVENT + COMPLETE_ALL
+s += bb_req(BARRIER, 0, 5, 0, []) + bb_ind(1, 8, 6, 16, [(20, 0, 7)])
+s += EVENT + LOOP + COMPLETE_ALL + LOOP + EVENT + COMPLETE_ALL + LOOP + CONSUME
+s += bb_raw_indirect(6, BARRIER, 8, 7, 0) + bb_raw_indirect(7, 5, 8, 8, 0)
+s += b"\x02\x02" + EVENT + LOOP + COMPLETE_ALL + LOOP + CONSUME
 bb.append(s)
 out("blkback", bb)
 
@@ -151,6 +236,28 @@ s += bf_big(1, 0, 0, 64) + POLL + ANSWER + POLL + ANSWER
 s += bf_big(2, 1, 512, 200) + bf_big(3, 1, 2048, 200) + POLL + ANSWER
 s += POLL + b"\x06\x00\x01" + (POLL + ANSWER) * 30
 bf.append(s)
+
+
+# seed-07..08: multi-queue (the frontend may use 4 queues).  Command bytes
+# restart the backend with another multi-queue-max-queues (fuzz_blkfront.c
+# mq_restart_cmd; each a no-op as a backend move, so said twice it happens
+# once or twice, whether the stream is at a command or a move): offers of
+# 4, 2, none (one ring again, the queue-N keys removed), garbage; then 16,
+# 3, 0, 4; I/O spread over the queues in between, answered on their
+# rings.  A 0x01 byte is both a poll (command) and an answer (move); SYNC
+# (a no-op either way) said twice puts the stream at a command.
+SYNC = bytes([178])
+MQ_RESTART = {None: 248, 1: 238, 2: 239, 4: 229, 16: 218, 0: 208, "x": 209, 3: 188}
+for hdr, offers in ((0x08, (4, 2, None, "x")), (0x0a, (16, 3, 0, 4))):
+    s = bytes([hdr]) + struct.pack("<H", 4096) + bytes([16]) + ANSWER * 4
+    s += bf_submit(0, 1, 0, 8) + POLL + ANSWER + POLL + ANSWER
+    for j, offer in enumerate(offers):
+        s += POLL * 16 + bytes([MQ_RESTART[offer]]) * 2 + POLL * 16
+        s += SYNC * 2        # at a command now, whatever the reconnect read
+        for k in range(8):   # slots 0-7 and 8-15 by turns: none still busy
+            s += bf_submit(8 * (j % 2) + k, (k + j) % 3, 64 * k + 8 * j, 8)
+        s += POLL * 80
+    bf.append(s)
 out("blkfront", bf)
 
 # ---- xenstored: commands; 0 = frame (client in bits 2..3), 2 = run+read ---

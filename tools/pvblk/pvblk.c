@@ -705,7 +705,10 @@ static int cmd_bench(int argc, char **argv)
 			       "Run I/O with QD requests in flight for S seconds (default 5) or N I/Os and\n"
 			       "print IOPS, MB/s, latency percentiles, this process's CPU time per I/O\n"
 			       "and the notifications blkfront sent per ring request (--json: cpu_s,\n"
-			       "cpu_us_per_io, ring_requests, notifies). Writes overwrite the disk.\n");
+			       "cpu_us_per_io, ring_requests, notifies), then per queue (text: with\n"
+			       "several; --json: per_queue) its ring requests, responses, notifications\n"
+			       "sent and the events its responses came on (event_rounds).\n"
+			       "Writes overwrite the disk.\n");
 			return 0;
 		default:
 		bad:
@@ -743,7 +746,10 @@ static int cmd_bench(int argc, char **argv)
 		memset(jobs[i].buf, (int)i, bs);
 	uint64_t blocks = len / bs;
 	struct pvio_blkfront_stats st0, st1;
+	struct pvio_blkfront_queue_stats qs0[PVIO_BLKFRONT_MAX_QUEUES], qs1;
 	pvio_blkfront_get_stats(d.bf, &st0);
+	for (unsigned i = 0; i < PVIO_BLKFRONT_MAX_QUEUES; i++)
+		pvio_blkfront_get_queue_stats(d.bf, i, &qs0[i]);
 	double cpu0 = cpu_s();
 	double t0 = now_s(), last = t0, end = t0 + (double)secs;
 	for (;;) {
@@ -807,7 +813,7 @@ static int cmd_bench(int argc, char **argv)
 		       ", \"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f}"
 		       ", \"cpu_s\": %.3f, \"cpu_us_per_io\": %.2f, \"ring_requests\": %" PRIu64
 		       ", \"notifies\": %" PRIu64 ", \"zero_copy_requests\": %" PRIu64
-		       ", \"polls\": %" PRIu64 ", \"poll_hits\": %" PRIu64 "}\n",
+		       ", \"polls\": %" PRIu64 ", \"poll_hits\": %" PRIu64,
 		       rw, bs, qd, done, el, iops, mbs, el * 1e6 * (double)qd / (double)(done ? done : 1),
 		       pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0), cpu,
 		       cpu * 1e6 / (double)(done ? done : 1), rreq, ntf,
@@ -820,6 +826,28 @@ static int cmd_bench(int argc, char **argv)
 		       rw, bs, qd, done, el, iops, mbs, pct(0.5), pct(0.9), pct(0.99), pct(0.999),
 		       pct(1.0), cpu * 1e6 / (double)(done ? done : 1), rreq,
 		       (double)ntf / (double)(rreq ? rreq : 1));
+	/* Per queue (the queues of this connection), over the run: how the
+	 * I/O spread and what each ring cost in notifications and events. */
+	pvio_blkfront_get_info(d.bf, &d.info);
+	if (json)
+		printf(", \"per_queue\": [");
+	for (unsigned i = 0; i < d.info.nr_queues; i++) {
+		pvio_blkfront_get_queue_stats(d.bf, i, &qs1);
+		uint64_t q_req = qs1.ring_requests - qs0[i].ring_requests,
+			 q_rsp = qs1.ring_responses - qs0[i].ring_responses,
+			 q_ntf = qs1.notifies - qs0[i].notifies,
+			 q_ev = qs1.event_rounds - qs0[i].event_rounds;
+		if (json)
+			printf("%s{\"queue\": %u, \"ring_requests\": %" PRIu64 ", \"ring_responses\": %" PRIu64
+			       ", \"notifies\": %" PRIu64 ", \"event_rounds\": %" PRIu64 "}",
+			       i ? ", " : "", i, q_req, q_rsp, q_ntf, q_ev);
+		else if (d.info.nr_queues > 1)
+			printf("queue %u: %" PRIu64 " ring requests, %" PRIu64 " responses, %" PRIu64
+			       " notifications sent, responses found on %" PRIu64 " events\n",
+			       i, q_req, q_rsp, q_ntf, q_ev);
+	}
+	if (json)
+		printf("]}\n"); /* ends the object begun above */
 	rc = 0;
 out:
 	if (jobs)

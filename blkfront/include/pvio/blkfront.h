@@ -205,6 +205,24 @@ struct pvio_blkfront_stats {
 	uint64_t polls, poll_hits;   /* cfg.poll_us: polls begun / ended by a completion */
 };
 
+/*
+ * Statistics of one queue (ring) since open, by queue index: a reconnect
+ * with fewer queues leaves the higher indexes as they were.  Summed over
+ * every index they give the ring_requests, ring_responses and notifies of
+ * struct pvio_blkfront_stats.
+ */
+struct pvio_blkfront_queue_stats {
+	uint64_t ring_requests;	 /* requests produced on this ring */
+	uint64_t ring_responses; /* valid responses consumed from it */
+	uint64_t notifies;	 /* notifications sent on its event channel */
+	/* Event-driven passes (pvio_blkfront_process with
+	 * PVIO_BLKFRONT_EV_EVTCHN) that found responses on this ring.  The
+	 * platform's wait() says only that one of our channels fired, not
+	 * which, so this counts the events this queue's responses were
+	 * handled on (never more than the events taken). */
+	uint64_t event_rounds;
+};
+
 enum pvio_blkfront_op {
 	PVIO_BLKFRONT_READ = 0,
 	PVIO_BLKFRONT_WRITE = 1,
@@ -273,6 +291,11 @@ int pvio_blkfront_close(struct pvio_blkfront *bf);
 void pvio_blkfront_get_info(const struct pvio_blkfront *bf, struct pvio_blkfront_info *info);
 /* pvio_blkfront_get_stats - counters since open. */
 void pvio_blkfront_get_stats(const struct pvio_blkfront *bf, struct pvio_blkfront_stats *st);
+/* pvio_blkfront_get_queue_stats - counters of queue @queue since open
+ * (see struct pvio_blkfront_queue_stats).  0, or -EINVAL if @queue is not
+ * below PVIO_BLKFRONT_MAX_QUEUES. */
+int pvio_blkfront_get_queue_stats(const struct pvio_blkfront *bf, unsigned queue,
+				  struct pvio_blkfront_queue_stats *st);
 /* pvio_blkfront_is_dead - true once the device has disconnected for good. */
 bool pvio_blkfront_is_dead(const struct pvio_blkfront *bf);
 /* pvio_blkfront_inflight - user I/Os submitted and not yet completed. */
