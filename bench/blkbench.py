@@ -14,6 +14,7 @@
             (dom0 access; the same role as qemu-nbd)
   qemu-nbd  fio's nbd engine -> qemu-nbd serving the same file (the peer)
   pvio-mq   (--queues N) pvio with the guest on N rings
+  pvio-gpoll (--guest-poll-us N) pvio with only the guest polling
   pvio-poll (--poll-us N) pvio with both ends polling: tapdisk's adaptive
             ring polling and the guest's hybrid polling (pvblk --poll-us N)
   pvio-no-X (--off X) pvio with feature X switched off
@@ -237,6 +238,9 @@ def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl
             if a.queues > 1:
                 r["pvio-mq"] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvda", devids["pvio"],
                                            ["--queues", str(a.queues)], prw, bs, qd, a.time)
+            if a.guest_poll_us:
+                r["pvio-gpoll"] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvda", devids["pvio"],
+                                              ["--poll-us", str(a.guest_poll_us)], prw, bs, qd, a.time)
             if a.poll_us:
                 r["pvio-poll"] = pvblk_bench(xensim, pvblk, tapctl, env, dom, "xvdd", POLL_DEVID,
                                              ["--poll-us", str(a.poll_us)],
@@ -279,7 +283,8 @@ def measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl
                     q.wait()
                     if os.path.exists(qsock):
                         os.unlink(qsock)
-            for k in ["pvio", "pvio-nbd", "tapdisk-nbd", "pvio-mq", "pvio-poll"] + ["pvio-no-" + f for f in offs]:
+            for k in (["pvio", "pvio-nbd", "tapdisk-nbd", "pvio-mq", "pvio-gpoll", "pvio-poll"]
+                      + ["pvio-no-" + f for f in offs]):
                 if k in r and r["limit"]["iops"]:
                     r[k]["ratio_to_limit"] = r[k]["iops"] / r["limit"]["iops"]
             for k in vhds:
@@ -323,6 +328,9 @@ def main():
     ap.add_argument("--poll-us", type=int, default=0,
                     help="also measure pvio with both ends polling for N us (tapdisk --poll-us N, "
                          "pvblk --poll-us N): a pvio-poll column and transport rows qdN-poll; 0: not measured")
+    ap.add_argument("--guest-poll-us", type=int, default=0,
+                    help="also measure pvio with only the guest polling for N us (pvblk --poll-us N, "
+                         "tapdisk not polling): a pvio-gpoll column; 0: not measured")
     ap.add_argument("--queues", type=int, default=0,
                     help="also measure pvio with the guest using N rings (multi-queue): a pvio-mq column")
     ap.add_argument("--transport-qd", default="1,8,32",
@@ -361,7 +369,8 @@ def main():
         results, vhds = measure(a, work, skip, offs, xensim, tapback, pvblk, plugin, vhdtool, tapctl)
 
     cols = (["limit", "pvio"] + vhds + ["pvio-no-" + f for f in offs] + (["pvio-mq"] if a.queues > 1 else [])
-            + (["pvio-poll"] if a.poll_us else []) + ["pvio-nbd", "tapdisk-nbd", "qemu-nbd"])
+            + (["pvio-gpoll"] if a.guest_poll_us else []) + (["pvio-poll"] if a.poll_us else [])
+            + ["pvio-nbd", "tapdisk-nbd", "qemu-nbd"])
     head = "%-20s %12s" % ("workload (IOPS)", "fio direct")
     for c in cols[1:]:
         head += " %14s" % c + ("  ratio" if (c.startswith("pvio") or c == "tapdisk-nbd") else "")
@@ -376,7 +385,8 @@ def main():
                 line += " %6s" % (("%.2f" % r[c][rk]) if c in r and rk in r[c] else "-")
         print(line)
     if vhds and results:
-        print("(ratios: pvio, pvio-no-*, pvio-mq, pvio-poll, pvio-nbd to fio direct; pvio-vhd and pvio-chain3 to pvio on the raw file)")
+        print("(ratios: pvio, pvio-no-*, pvio-mq, pvio-gpoll, pvio-poll, pvio-nbd to fio direct; pvio-vhd and "
+              "pvio-chain3 to pvio on the raw file)")
     # Per-I/O costs: p50 latency, CPU per I/O (fio: its own process;
     # pvio: the guest process plus its tapdisk) and notifications per ring
     # request (blkfront's plus blkback's), where measured.
